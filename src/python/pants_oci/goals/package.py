@@ -1,0 +1,229 @@
+"""`pants package` for `apk_layer`, `oci_layer` and `oci_image`."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import List, Tuple
+
+from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, OutputPathField, PackageFieldSet
+from pants.engine.addresses import UnparsedAddressInputs
+from pants.engine.fs import (
+    AddPrefix,
+    CreateDigest,
+    Digest,
+    DigestContents,
+    DigestSubset,
+    FileContent,
+    MergeDigests,
+    PathGlobs,
+    RemovePrefix,
+)
+from pants.engine.process import ProcessResult
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.target import Targets
+from pants.engine.unions import UnionRule
+from pants_oci.subsystems.ocibuild_tool import OciBuildTool
+from pants_oci.target_types import (
+    OciImageAnnotationsField,
+    OciImageBaseField,
+    OciImageCmdField,
+    OciImageEntrypointField,
+    OciImageEnvField,
+    OciImageExposedPortsField,
+    OciImageLabelsField,
+    OciImageLayersField,
+    OciImageRepositoryField,
+    OciImageTagField,
+    OciImageUserField,
+    OciImageWorkdirField,
+)
+from pants_oci.util_rules.layers import ApkLayerFieldSet, BuiltLayers, OciLayerFieldSet
+from pants_oci.util_rules.ocibuild_process import OciBuildProcess
+
+IMAGE_OUTPUT_DIR = "out"
+
+
+@dataclass(frozen=True)
+class OciImageFieldSet(PackageFieldSet):
+    required_fields = (OciImageLayersField,)
+
+    base: OciImageBaseField
+    layers: OciImageLayersField
+    entrypoint: OciImageEntrypointField
+    cmd: OciImageCmdField
+    env: OciImageEnvField
+    user: OciImageUserField
+    workdir: OciImageWorkdirField
+    labels: OciImageLabelsField
+    annotations: OciImageAnnotationsField
+    exposed_ports: OciImageExposedPortsField
+    repository: OciImageRepositoryField
+    tag: OciImageTagField
+    output_path: OutputPathField
+
+    @property
+    def repository_name(self) -> str:
+        if self.repository.value:
+            return self.repository.value
+        address = self.address
+        if os.path.basename(address.spec_path) == address.target_name:
+            return address.spec_path
+        return f"{address.spec_path}/{address.target_name}".strip("/")
+
+    @property
+    def reference(self) -> str:
+        return f"{self.repository_name}:{self.tag.value}"
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """The core's output directory (`layout/`, archives, `image.json`) under `directory`."""
+
+    digest: Digest
+    directory: str
+    reference: str
+    metadata: Tuple[Tuple[str, str], ...]  # from image.json: what `package` prints
+
+
+async def _layers_of(targets: Targets, owner: str) -> List[BuiltLayers]:
+    requests = []
+    for target in targets:
+        if ApkLayerFieldSet.is_applicable(target):
+            requests.append(Get(BuiltLayers, ApkLayerFieldSet, ApkLayerFieldSet.create(target)))
+        elif OciLayerFieldSet.is_applicable(target):
+            requests.append(Get(BuiltLayers, OciLayerFieldSet, OciLayerFieldSet.create(target)))
+        else:
+            raise ValueError(
+                f"{owner}: `layers` may name `apk_layer` and `oci_layer` targets only, "
+                f"not {target.address} ({target.alias}); wrap files and packages in an `oci_layer`."
+            )
+    return list(await MultiGet(requests))
+
+
+@rule(desc="Build an OCI image")
+async def build_oci_image(field_set: OciImageFieldSet, tool: OciBuildTool) -> BuiltImage:
+    base_targets, layer_targets = await MultiGet(
+        Get(Targets, UnparsedAddressInputs, field_set.base.to_unparsed_address_inputs()),
+        Get(Targets, UnparsedAddressInputs, field_set.layers.to_unparsed_address_inputs()),
+    )
+    if len(base_targets) > 1 or any(not OciImageFieldSet.is_applicable(t) for t in base_targets):
+        raise ValueError(f"{field_set.address}: `base` must name at most one `oci_image` target.")
+
+    base_images = await MultiGet(
+        Get(BuiltImage, OciImageFieldSet, OciImageFieldSet.create(t)) for t in base_targets
+    )
+    built_layers = await _layers_of(layer_targets, str(field_set.address))
+
+    digests = []
+    request_layers = []
+    for index, layers in enumerate(built_layers):
+        for layer in layers.layers:
+            prefix = f"layers/{index}/{layer.architecture or 'all'}"
+            digests.append(await Get(Digest, AddPrefix(layer.digest, prefix)))
+            request_layers.append(
+                {
+                    "blob": f"{prefix}/{layer.blob_path}",
+                    "descriptor": f"{prefix}/{layer.descriptor_path}",
+                    "architecture": layer.architecture,
+                    "created_by": layers.created_by,
+                }
+            )
+    base = base_images[0] if base_images else None
+    if base:
+        digests.append(await Get(Digest, AddPrefix(base.digest, "base")))
+
+    config = {
+        key: value
+        for key, value in {
+            "entrypoint": list(field_set.entrypoint.value) if field_set.entrypoint.value is not None else None,
+            "cmd": list(field_set.cmd.value) if field_set.cmd.value is not None else None,
+            "env": dict(field_set.env.value) if field_set.env.value else None,
+            "user": field_set.user.value,
+            "workdir": field_set.workdir.value,
+            "labels": dict(field_set.labels.value) if field_set.labels.value else None,
+            "exposed_ports": list(field_set.exposed_ports.value) if field_set.exposed_ports.value else None,
+        }.items()
+        if value is not None
+    }
+    request = {
+        "base": f"base/{base.directory}/layout" if base else None,
+        "base_name": base.reference if base else None,
+        "layers": request_layers,
+        "architectures": None,
+        "config": config,
+        "annotations": dict(field_set.annotations.value or {}),
+        "created": tool.source_date_epoch,
+        "repository": field_set.repository_name,
+        "tag": field_set.tag.value,
+    }
+    request_digest = await Get(
+        Digest,
+        CreateDigest([FileContent("request.json", json.dumps(request, sort_keys=True, indent=1).encode())]),
+    )
+    input_digest = await Get(Digest, MergeDigests([request_digest, *digests]))
+    result = await Get(
+        ProcessResult,
+        OciBuildProcess(
+            argv=("oci-image", "--request=request.json", f"--output-dir={IMAGE_OUTPUT_DIR}"),
+            description=f"Assemble OCI image {field_set.address}",
+            input_digest=input_digest,
+            output_directories=(IMAGE_OUTPUT_DIR,),
+        ),
+    )
+    metadata_contents = await Get(
+        DigestContents, DigestSubset(result.output_digest, PathGlobs([f"{IMAGE_OUTPUT_DIR}/image.json"]))
+    )
+    metadata = json.loads(metadata_contents[0].content) if metadata_contents else {}
+    summary = tuple(
+        (key, str(metadata[key])) for key in ("digest", "size", "uncompressed_size", "platforms") if key in metadata
+    )
+    return BuiltImage(result.output_digest, IMAGE_OUTPUT_DIR, field_set.reference, summary)
+
+
+@rule(desc="Package an OCI image")
+async def package_oci_image(field_set: OciImageFieldSet) -> BuiltPackage:
+    image = await Get(BuiltImage, OciImageFieldSet, field_set)
+    output_path = field_set.output_path.value_or_default(file_ending=None)
+    digest = await Get(Digest, AddPrefix(await _strip(image.digest, image.directory), output_path))
+    lines = tuple(f"{key}: {value}" for key, value in image.metadata)
+    return BuiltPackage(
+        digest, (BuiltPackageArtifact(output_path, extra_log_lines=(f"image {image.reference}", *lines)),)
+    )
+
+
+async def _strip(digest: Digest, directory: str) -> Digest:
+    return await Get(Digest, RemovePrefix(digest, directory))
+
+
+async def _package_layers(layers: BuiltLayers, output_path: str) -> BuiltPackage:
+    digests = []
+    artifacts = []
+    for layer in layers.layers:
+        subdir = os.path.join(output_path, layer.architecture or "")
+        stripped = await _strip(layer.digest, layer.directory)
+        digests.append(await Get(Digest, AddPrefix(stripped, subdir)))
+        artifacts.append(BuiltPackageArtifact(os.path.join(subdir, "layer.tar.gz")))
+    return BuiltPackage(await Get(Digest, MergeDigests(digests)), tuple(artifacts))
+
+
+@rule(desc="Package an APK layer")
+async def package_apk_layer(field_set: ApkLayerFieldSet) -> BuiltPackage:
+    layers = await Get(BuiltLayers, ApkLayerFieldSet, field_set)
+    return await _package_layers(layers, field_set.output_path.value_or_default(file_ending=None))
+
+
+@rule(desc="Package a file layer")
+async def package_oci_layer(field_set: OciLayerFieldSet) -> BuiltPackage:
+    layers = await Get(BuiltLayers, OciLayerFieldSet, field_set)
+    return await _package_layers(layers, field_set.output_path.value_or_default(file_ending=None))
+
+
+def rules():
+    return (
+        *collect_rules(),
+        UnionRule(PackageFieldSet, ApkLayerFieldSet),
+        UnionRule(PackageFieldSet, OciLayerFieldSet),
+        UnionRule(PackageFieldSet, OciImageFieldSet),
+    )

@@ -1,0 +1,35 @@
+"""`[ocibuild]`: the core library (`ocibuild`) and its requirements, run in cached Processes."""
+
+from __future__ import annotations
+
+from pants.backend.python.subsystems.python_tool_base import PythonToolRequirementsBase
+from pants.option.option_types import IntOption
+from pants.util.strutil import softwrap
+
+
+class OciBuildTool(PythonToolRequirementsBase):
+    options_scope = "ocibuild"
+    help = softwrap(
+        """
+        The `ocibuild` core library that builds APK lockfiles, layers and OCI images inside
+        hermetic Processes. Its requirements are installed from the resolve named by
+        `[ocibuild].install_from_resolve`, which must provide `cryptography`, `pyyaml` and
+        `requests`.
+        """
+    )
+
+    default_version = "cryptography>=41"
+    default_requirements = ["cryptography>=41", "pyyaml>=6", "requests>=2.31"]
+    register_interpreter_constraints = True
+    default_interpreter_constraints = ["CPython==3.9.*"]
+
+    source_date_epoch = IntOption(
+        default=None,
+        help=softwrap(
+            """
+            Seconds since the epoch to stamp on layer files and the image's `created` time, as
+            SOURCE_DATE_EPOCH would. Default: layers use their newest package's build time,
+            images use 1970-01-01T00:00:00Z, so that outputs depend only on their inputs.
+            """
+        ),
+    )

@@ -1,0 +1,278 @@
+"""Target types of the `pants_oci` backend: `apk_layer`, `oci_layer` and `oci_image`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+from pants.core.goals.package import OutputPathField
+from pants.engine.addresses import Address
+from pants.engine.target import (
+    COMMON_TARGET_FIELDS,
+    BoolField,
+    DictStringToStringField,
+    Field,
+    InvalidFieldException,
+    SingleSourceField,
+    SpecialCasedDependencies,
+    StringField,
+    StringSequenceField,
+    Target,
+)
+from pants.util.strutil import help_text
+
+# --------------------------------------------------------------------------------------------------
+# apk_layer
+# --------------------------------------------------------------------------------------------------
+
+
+class ApkLockfileField(SingleSourceField):
+    alias = "lockfile"
+    default = "apko.lock.json"
+    expected_file_extensions = (".json",)
+    help = help_text(
+        """
+        The pinned APK lockfile (apko.lock.json format, written by `pants generate-lockfiles`)
+        that this layer installs from.
+        """
+    )
+
+
+class ApkPackagesField(StringSequenceField):
+    alias = "packages"
+    help = help_text(
+        """
+        Names of the lockfile's packages to install (their locked dependencies come along).
+        Default: every package in the lockfile.
+        """
+    )
+
+
+class ApkArchitecturesField(StringSequenceField):
+    alias = "architectures"
+    help = help_text(
+        """
+        APK architectures to build the layer for (e.g. `x86_64`, `aarch64`).
+        Default: every architecture the lockfile has.
+        """
+    )
+
+
+class ApkAccountsField(Field):
+    """Users and groups, as apko's `accounts`; kept as canonical JSON so the value is hashable."""
+
+    alias = "accounts"
+    default = None
+    value: Optional[str]
+    help = help_text(
+        """
+        Users and groups to add to /etc/passwd and /etc/group, in apko's `accounts` form, e.g.
+        `{"users": [{"username": "nonroot", "uid": 65532, "gid": 65532, "home": "/home/nonroot"}],
+        "groups": [{"groupname": "nonroot", "gid": 65532}]}`. Home directories are created,
+        owned by the user.
+        """
+    )
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[Any], address: Address) -> Optional[str]:
+        value = super().compute_value(raw_value, address)
+        if value is None:
+            return None
+        if not isinstance(value, dict) or not set(value) <= {"users", "groups"}:
+            raise InvalidFieldException(
+                f"The {cls.alias!r} field in target {address} must be a dict with keys "
+                f"'users' and/or 'groups', got {value!r}."
+            )
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+class ApkSkipScriptsOfField(StringSequenceField):
+    alias = "skip_scripts_of"
+    help = help_text(
+        """
+        Packages whose install scripts (.pre-install, .post-install, triggers...) are known to be
+        safe to skip. Scripts are never run; a package that has one fails the build unless listed
+        here.
+        """
+    )
+
+
+class ApkAllowSetuidField(BoolField):
+    alias = "allow_setuid"
+    default = False
+    help = "Allow setuid/setgid files in the layer (refused by default)."
+
+
+class ApkLayerTarget(Target):
+    alias = "apk_layer"
+    core_fields = (
+        *COMMON_TARGET_FIELDS,
+        ApkLockfileField,
+        ApkPackagesField,
+        ApkArchitecturesField,
+        ApkAccountsField,
+        ApkSkipScriptsOfField,
+        ApkAllowSetuidField,
+        OutputPathField,
+    )
+    help = help_text(
+        """
+        A reproducible tar layer per architecture, installed from a pinned APK lockfile.
+
+        Every package is downloaded by the URL, sha256 and size in the lock (mirrors applied),
+        re-verified against the lock's embedded keys, and installed in the lock's order inside a
+        cached, hermetic process. `pants package` writes `<arch>/layer.tar.gz` and
+        `<arch>/layer.json` (diff_id, digest, size, packages).
+        """
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# oci_layer
+# --------------------------------------------------------------------------------------------------
+
+
+class OciLayerContentsField(SpecialCasedDependencies):
+    alias = "contents"
+    help = help_text(
+        """
+        Targets whose files become the layer: `file`/`files`/`relocated_files`/`resource` targets,
+        code generators such as `shell_command`, and anything `pants package` can build (its
+        artifacts are used).
+        """
+    )
+
+
+class OciLayerDestinationField(StringField):
+    alias = "destination"
+    default = "/"
+    help = "Absolute directory in the image where the files are placed (by their base names)."
+
+
+class OciLayerFileModeField(StringField):
+    alias = "file_mode"
+    default = None
+    help = "Octal mode for the files, e.g. `0755`. Default: 0755 if executable, else 0644."
+
+
+class OciLayerOwnerField(StringField):
+    alias = "owner"
+    default = "0:0"
+    help = "Numeric `uid:gid` owning the files."
+
+
+class OciLayerTarget(Target):
+    alias = "oci_layer"
+    core_fields = (
+        *COMMON_TARGET_FIELDS,
+        OciLayerContentsField,
+        OciLayerDestinationField,
+        OciLayerFileModeField,
+        OciLayerOwnerField,
+        OutputPathField,
+    )
+    help = help_text(
+        """
+        A reproducible, architecture-independent tar layer made of files and built packages of
+        other targets, placed under `destination` with the given mode and owner.
+        """
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# oci_image
+# --------------------------------------------------------------------------------------------------
+
+
+class OciImageBaseField(SpecialCasedDependencies):
+    alias = "base"
+    help = "At most one `oci_image` target to build on. Default: none (scratch)."
+
+
+class OciImageLayersField(SpecialCasedDependencies):
+    alias = "layers"
+    help = "`apk_layer` and `oci_layer` targets, stacked in this order over the base."
+
+
+class OciImageEntrypointField(StringSequenceField):
+    alias = "entrypoint"
+    help = "The image's entrypoint (inherited from the base when unset)."
+
+
+class OciImageCmdField(StringSequenceField):
+    alias = "cmd"
+    help = "The image's default arguments (inherited from the base when unset)."
+
+
+class OciImageEnvField(DictStringToStringField):
+    alias = "env"
+    help = "Environment variables, merged over the base's by name."
+
+
+class OciImageUserField(StringField):
+    alias = "user"
+    help = "`user`, `uid` or `uid:gid` the image runs as (inherited from the base when unset)."
+
+
+class OciImageWorkdirField(StringField):
+    alias = "workdir"
+    help = "Working directory (inherited from the base when unset)."
+
+
+class OciImageLabelsField(DictStringToStringField):
+    alias = "labels"
+    help = "Config labels, merged over the base's."
+
+
+class OciImageAnnotationsField(DictStringToStringField):
+    alias = "annotations"
+    help = "Manifest annotations (e.g. `org.opencontainers.image.source`)."
+
+
+class OciImageExposedPortsField(StringSequenceField):
+    alias = "exposed_ports"
+    help = "Ports to expose, e.g. `8080/tcp`."
+
+
+class OciImageRepositoryField(StringField):
+    alias = "repository"
+    help = "Repository name of the image (default: the target's path and name, e.g. `images/static`)."
+
+
+class OciImageTagField(StringField):
+    alias = "tag"
+    default = "latest"
+    help = "Tag recorded in the layout's index.json and the archives."
+
+
+class OciImageTarget(Target):
+    alias = "oci_image"
+    core_fields = (
+        *COMMON_TARGET_FIELDS,
+        OciImageBaseField,
+        OciImageLayersField,
+        OciImageEntrypointField,
+        OciImageCmdField,
+        OciImageEnvField,
+        OciImageUserField,
+        OciImageWorkdirField,
+        OciImageLabelsField,
+        OciImageAnnotationsField,
+        OciImageExposedPortsField,
+        OciImageRepositoryField,
+        OciImageTagField,
+        OutputPathField,
+    )
+    help = help_text(
+        """
+        A content-addressed OCI image: the layers stacked on an optional base `oci_image`.
+
+        `pants package` writes an OCI image layout (`layout/`), an oci-archive (`image.oci.tar`,
+        for `podman load`) and docker-archives (`image[-<arch>].docker.tar`, for `docker load`),
+        and prints the image digest. Several architectures give an image index.
+        """
+    )
+
+
+def target_types():
+    return [ApkLayerTarget, OciLayerTarget, OciImageTarget]

@@ -1,0 +1,245 @@
+"""Builds layers: `apk_layer` (per architecture, from a lockfile) and `oci_layer` (plain files)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+from ocibuild.apk.lockfile import Lockfile, load_lockfile
+from pants.core.goals.package import (
+    BuiltPackage,
+    EnvironmentAwarePackageRequest,
+    OutputPathField,
+    PackageFieldSet,
+)
+from pants.core.target_types import FileSourceField, ResourceSourceField
+from pants.engine.addresses import UnparsedAddressInputs
+from pants.engine.fs import (
+    AddPrefix,
+    CreateDigest,
+    Digest,
+    DigestContents,
+    FileContent,
+    MergeDigests,
+    PathGlobs,
+    Snapshot,
+)
+from pants.engine.process import ProcessResult
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.target import (
+    FieldSetsPerTarget,
+    FieldSetsPerTargetRequest,
+    HydratedSources,
+    HydrateSourcesRequest,
+    SourcesField,
+    Targets,
+)
+from pants_oci.subsystems.apk import ApkSubsystem
+from pants_oci.subsystems.ocibuild_tool import OciBuildTool
+from pants_oci.target_types import (
+    ApkAccountsField,
+    ApkAllowSetuidField,
+    ApkArchitecturesField,
+    ApkLockfileField,
+    ApkPackagesField,
+    ApkSkipScriptsOfField,
+    OciLayerContentsField,
+    OciLayerDestinationField,
+    OciLayerFileModeField,
+    OciLayerOwnerField,
+)
+from pants_oci.util_rules.apk_downloads import ApkDownload, ApkDownloadsRequest
+from pants_oci.util_rules.ocibuild_process import OciBuildProcess
+
+LAYER_BLOB = "layer.tar.gz"
+LAYER_DESCRIPTOR = "layer.json"
+
+
+@dataclass(frozen=True)
+class BuiltLayer:
+    """`layer.tar.gz` and `layer.json` under `directory` in `digest`."""
+
+    architecture: Optional[str]  # None: the same layer serves every architecture
+    digest: Digest
+    directory: str
+
+    @property
+    def blob_path(self) -> str:
+        return os.path.join(self.directory, LAYER_BLOB)
+
+    @property
+    def descriptor_path(self) -> str:
+        return os.path.join(self.directory, LAYER_DESCRIPTOR)
+
+
+@dataclass(frozen=True)
+class BuiltLayers:
+    layers: Tuple[BuiltLayer, ...]
+    created_by: str
+
+
+@dataclass(frozen=True)
+class ApkLayerFieldSet(PackageFieldSet):
+    required_fields = (ApkLockfileField,)
+
+    lockfile: ApkLockfileField
+    packages: ApkPackagesField
+    architectures: ApkArchitecturesField
+    accounts: ApkAccountsField
+    skip_scripts_of: ApkSkipScriptsOfField
+    allow_setuid: ApkAllowSetuidField
+    output_path: OutputPathField
+
+
+@dataclass(frozen=True)
+class OciLayerFieldSet(PackageFieldSet):
+    required_fields = (OciLayerContentsField,)
+
+    contents: OciLayerContentsField
+    destination: OciLayerDestinationField
+    file_mode: OciLayerFileModeField
+    owner: OciLayerOwnerField
+    output_path: OutputPathField
+
+
+def _check_lock_is_fresh(lock: Lockfile, lock_path: str, spec: Optional[bytes], apk: ApkSubsystem) -> None:
+    if spec is None:
+        return  # the spec lives elsewhere (e.g. a lock vendored from another repo): trust the lock
+    if "sha256-" + hashlib.sha256(spec).hexdigest() != lock.spec_checksum:
+        resolves = [name for name, path in apk.resolves.items() if path == lock.spec_name]
+        how = f"--resolve={resolves[0]}" if resolves else "(add the spec to [apk].resolves)"
+        raise ValueError(
+            f"{lock_path} is stale: {lock.spec_name} changed since it was locked. "
+            f"Run `pants generate-lockfiles {how}`."
+        )
+
+
+@rule(desc="Build APK layers")
+async def build_apk_layers(
+    field_set: ApkLayerFieldSet, apk: ApkSubsystem, tool: OciBuildTool
+) -> BuiltLayers:
+    sources = await Get(HydratedSources, HydrateSourcesRequest(field_set.lockfile))
+    (lock_file,) = await Get(DigestContents, Digest, sources.snapshot.digest)
+    lock = load_lockfile(lock_file.content.decode(), lock_file.path)
+    spec_contents = await Get(DigestContents, PathGlobs([lock.spec_name]))
+    _check_lock_is_fresh(lock, lock_file.path, spec_contents[0].content if spec_contents else None, apk)
+
+    locked_archs = sorted({p.architecture for p in lock.packages})
+    archs = list(field_set.architectures.value or locked_archs)
+    missing = sorted(set(archs) - set(locked_archs))
+    if missing:
+        raise ValueError(
+            f"{field_set.address}: {lock_file.path} has no packages for {', '.join(missing)} "
+            f"(it has {', '.join(locked_archs)}): add the architecture to the spec's `archs` and re-lock."
+        )
+
+    extra_files = []
+    common_args = [f"--lockfile={lock_file.path}"]
+    for name in field_set.packages.value or ():
+        common_args.append(f"--package={name}")
+    for name in field_set.skip_scripts_of.value or ():
+        common_args.append(f"--skip-scripts-of={name}")
+    if field_set.allow_setuid.value:
+        common_args.append("--allow-setuid")
+    if field_set.accounts.value:
+        extra_files.append(FileContent("accounts.json", field_set.accounts.value.encode()))
+        common_args.append("--accounts=accounts.json")
+    if tool.source_date_epoch is not None:
+        common_args.append(f"--source-date-epoch={tool.source_date_epoch}")
+    extra_digest = await Get(Digest, CreateDigest(extra_files))
+
+    downloads = await MultiGet(
+        Get(
+            Digest,
+            ApkDownloadsRequest(
+                tuple(ApkDownload(p.url, p.sha256, p.size) for p in lock.packages_for(arch)),
+                prefix=f"apks/{arch}",
+            ),
+        )
+        for arch in archs
+    )
+    input_digests = await MultiGet(
+        Get(Digest, MergeDigests([sources.snapshot.digest, extra_digest, d])) for d in downloads
+    )
+    results = await MultiGet(
+        Get(
+            ProcessResult,
+            OciBuildProcess(
+                argv=(
+                    "apk-layer",
+                    *common_args,
+                    f"--arch={arch}",
+                    f"--packages-dir=apks/{arch}",
+                    f"--output-layer=out/{LAYER_BLOB}",
+                    f"--output-descriptor=out/{LAYER_DESCRIPTOR}",
+                ),
+                description=f"Build APK layer {field_set.address} ({arch})",
+                input_digest=input_digest,
+                output_directories=("out",),
+            ),
+        )
+        for arch, input_digest in zip(archs, input_digests)
+    )
+    return BuiltLayers(
+        tuple(BuiltLayer(arch, r.output_digest, "out") for arch, r in zip(archs, results)),
+        created_by=f"apk_layer {field_set.address} from {lock_file.path}",
+    )
+
+
+@rule(desc="Build file layers")
+async def build_oci_layer(field_set: OciLayerFieldSet) -> BuiltLayers:
+    targets = await Get(Targets, UnparsedAddressInputs, field_set.contents.to_unparsed_address_inputs())
+    package_field_sets = await Get(FieldSetsPerTarget, FieldSetsPerTargetRequest(PackageFieldSet, targets))
+    packaged = [t for t, fs in zip(targets, package_field_sets.collection) if fs]
+    packages = await MultiGet(
+        Get(BuiltPackage, EnvironmentAwarePackageRequest(fs))
+        for fs in package_field_sets.field_sets
+    )
+    file_sources = await MultiGet(
+        Get(
+            HydratedSources,
+            HydrateSourcesRequest(
+                t.get(SourcesField),
+                for_sources_types=(FileSourceField, ResourceSourceField),
+                enable_codegen=True,
+            ),
+        )
+        for t in targets
+        if t not in packaged
+    )
+    files = await Get(
+        Snapshot,
+        MergeDigests([*(p.digest for p in packages), *(s.snapshot.digest for s in file_sources)]),
+    )
+    if not files.files:
+        raise ValueError(f"{field_set.address}: `contents` gave no files to put in the layer.")
+    inputs = await Get(Digest, AddPrefix(files.digest, "files"))
+    argv = [
+        "files-layer",
+        f"--destination={field_set.destination.value}",
+        f"--owner={field_set.owner.value}",
+        f"--output-layer=out/{LAYER_BLOB}",
+        f"--output-descriptor=out/{LAYER_DESCRIPTOR}",
+        "--root=files",
+    ]
+    if field_set.file_mode.value:
+        argv.append(f"--mode={field_set.file_mode.value}")
+    result = await Get(
+        ProcessResult,
+        OciBuildProcess(
+            argv=(*argv, *files.files),
+            description=f"Build file layer {field_set.address}",
+            input_digest=inputs,
+            output_directories=("out",),
+        ),
+    )
+    return BuiltLayers(
+        (BuiltLayer(None, result.output_digest, "out"),),
+        created_by=f"oci_layer {field_set.address}: {', '.join(sorted(os.path.basename(f) for f in files.files))}",
+    )
+
+
+def rules():
+    return collect_rules()

@@ -1,0 +1,207 @@
+"""Real servers and runtimes for tests, started on 127.0.0.1 and stopped by the tests themselves.
+
+Recipes: ../shared/infra/README.md. Each helper is a context manager that starts one process,
+waits until it answers, and on exit stops exactly that process (and cleans mounts it left).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, List, Optional, Sequence
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name)
+    if not path:
+        raise RuntimeError(f"{name} is not installed: run .ci/install-test-deps")
+    return path
+
+
+def _wait_until(ready: Callable[[], bool], what: str, proc: subprocess.Popen, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}: {log.read_text()[-2000:]}")
+        try:
+            if ready():
+                return
+        except Exception:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} did not become ready in {timeout}s: {log.read_text()[-2000:]}")
+
+
+@contextlib.contextmanager
+def _process(argv: Sequence[str], log: Path, what: str, ready: Callable[[], bool], timeout: float = 60,
+             env: Optional[dict] = None) -> Iterator[subprocess.Popen]:
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        _wait_until(ready, what, proc, log, timeout)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+@dataclass(frozen=True)
+class Registry:
+    address: str  # host:port
+
+
+@contextlib.contextmanager
+def docker_registry(workdir: Path) -> Iterator[Registry]:
+    """Debian's `docker-registry` (distribution 2.8), filesystem storage under `workdir`."""
+    port = free_port()
+    config = workdir / "registry.yml"
+    config.write_text(
+        json.dumps(
+            {
+                "version": 0.1,
+                "log": {"level": "info"},
+                "storage": {"filesystem": {"rootdirectory": str(workdir / "registry-data")}, "delete": {"enabled": True}},
+                "http": {"addr": f"127.0.0.1:{port}"},
+            }
+        )
+    )
+
+    def ready() -> bool:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=2) as r:
+            return r.status == 200
+
+    with _process([require_tool("docker-registry"), "serve", str(config)], workdir / "registry.log",
+                  "docker-registry", ready):
+        yield Registry(f"127.0.0.1:{port}")
+
+
+@dataclass(frozen=True)
+class RemoteCache:
+    address: str  # grpc://127.0.0.1:port
+    instance: str
+
+
+def bgd_path() -> str:
+    path = os.environ.get("OCIBUILD_BGD") or shutil.which("bgd")
+    if not path or not os.path.exists(path):
+        raise RuntimeError("BuildGrid's `bgd` is not installed: run .ci/install-test-deps (sets OCIBUILD_BGD)")
+    return path
+
+
+@contextlib.contextmanager
+def buildgrid_cache(workdir: Path) -> Iterator[RemoteCache]:
+    """BuildGrid as an in-memory REAPI cache (CAS + action cache), instance `main`."""
+    port = free_port()
+    config = workdir / "buildgrid.yml"
+    template = (Path(__file__).parent / "buildgrid-cache.yml").read_text()
+    config.write_text(template.replace("127.0.0.1:50051", f"127.0.0.1:{port}"))
+
+    def ready() -> bool:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+
+    with _process([bgd_path(), "server", "start", "-v", str(config)], workdir / "buildgrid.log", "BuildGrid",
+                  ready, timeout=90):
+        time.sleep(1)  # the port opens a moment before the services are registered
+        yield RemoteCache(f"grpc://127.0.0.1:{port}", "main")
+
+
+@dataclass(frozen=True)
+class Podman:
+    workdir: Path
+
+    def command(self, *args: str) -> List[str]:
+        d = self.workdir
+        return [
+            require_tool("podman"), "--root", str(d / "root"), "--runroot", str(d / "runroot"),
+            "--tmpdir", str(d / "tmp"), "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs",
+            "--events-backend", "file", "--runtime", "runc", *args,
+        ]
+
+    def run_image(self, image: str, *args: str, user: Optional[str] = None) -> subprocess.CompletedProcess:
+        user_args = ["--user", user] if user else []
+        return subprocess.run(
+            self.command("run", "--rm", "--network", "none", "--ulimit", "nofile=20000:20000",
+                         "--ulimit", "nproc=32768:32768", *user_args, image, *args),
+            capture_output=True, text=True, timeout=300,
+        )
+
+
+@contextlib.contextmanager
+def podman(workdir: Path) -> Iterator[Podman]:
+    for sub in ("root", "runroot", "tmp"):
+        (workdir / sub).mkdir(parents=True, exist_ok=True)
+    p = Podman(workdir)
+    try:
+        yield p
+    finally:
+        subprocess.run(p.command("system", "reset", "--force"), capture_output=True, timeout=120)
+
+
+@dataclass(frozen=True)
+class Docker:
+    socket: Path
+
+    def command(self, *args: str) -> List[str]:
+        return [require_tool("docker"), "--host", f"unix://{self.socket}", *args]
+
+    def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        return subprocess.run(self.command(*args), capture_output=True, text=True, timeout=timeout)
+
+
+@contextlib.contextmanager
+def dockerd(workdir: Path) -> Iterator[Docker]:
+    """Debian's dockerd 20.10 with vfs storage, no networking, its own data/exec roots."""
+    d = workdir / "docker"
+    d.mkdir(parents=True, exist_ok=True)
+    sock = d / "docker.sock"
+    config = {
+        "storage-driver": "vfs",
+        "data-root": str(d / "data"),
+        "exec-root": str(d / "exec"),
+        "pidfile": str(d / "dockerd.pid"),
+        "hosts": [f"unix://{sock}"],
+        "bridge": "none",
+        "iptables": False,
+        "ip6tables": False,
+        "ip-forward": False,
+        "ip-masq": False,
+        "userland-proxy": False,
+        "default-ulimits": {"nofile": {"Name": "nofile", "Hard": 20000, "Soft": 20000}},
+    }
+    (d / "daemon.json").write_text(json.dumps(config))
+    docker = Docker(sock)
+
+    def ready() -> bool:
+        return subprocess.run(docker.command("info"), capture_output=True, timeout=10).returncode == 0
+
+    try:
+        with _process([require_tool("dockerd"), "--config-file", str(d / "daemon.json")], d / "dockerd.log",
+                      "dockerd", ready, timeout=90):
+            yield docker
+    finally:
+        # dockerd can leave an nsfs mount under its exec-root.
+        with open("/proc/mounts") as mounts:
+            points = [line.split()[1] for line in mounts if str(d) in line.split()[1]]
+        for point in sorted(points, reverse=True):
+            subprocess.run(["umount", "-l", point], capture_output=True)
