@@ -13,6 +13,7 @@ COMMANDS = {
     "apk-lock": "apk_lock",
     "apk-layer": "apk_layer",
     "oci-image": "oci_image",
+    "files-layer": "files_layer",
 }
 
 

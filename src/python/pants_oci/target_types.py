@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 from pants.core.goals.package import OutputPathField
 from pants.engine.addresses import Address
@@ -186,7 +186,18 @@ class OciLayerTarget(Target):
 
 class OciImageBaseField(SpecialCasedDependencies):
     alias = "base"
-    help = "At most one `oci_image` target to build on. Default: none (scratch)."
+    help = "An `oci_image` target to build on, e.g. `//images/static:static`. Default: none (scratch)."
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[Any], address: Address) -> Optional[Tuple[str, ...]]:
+        if isinstance(raw_value, str):
+            raw_value = [raw_value]
+        value = super().compute_value(raw_value, address)
+        if value and len(value) > 1:
+            raise InvalidFieldException(
+                f"The {cls.alias!r} field in target {address} names {len(value)} images; an image has at most one base."
+            )
+        return value
 
 
 class OciImageLayersField(SpecialCasedDependencies):

@@ -189,7 +189,7 @@ async def build_apk_layers(
 
 
 @rule(desc="Build file layers")
-async def build_oci_layer(field_set: OciLayerFieldSet) -> BuiltLayers:
+async def build_oci_layer(field_set: OciLayerFieldSet, tool: OciBuildTool) -> BuiltLayers:
     targets = await Get(Targets, UnparsedAddressInputs, field_set.contents.to_unparsed_address_inputs())
     package_field_sets = await Get(FieldSetsPerTarget, FieldSetsPerTargetRequest(PackageFieldSet, targets))
     packaged = [t for t, fs in zip(targets, package_field_sets.collection) if fs]
@@ -222,14 +222,15 @@ async def build_oci_layer(field_set: OciLayerFieldSet) -> BuiltLayers:
         f"--owner={field_set.owner.value}",
         f"--output-layer=out/{LAYER_BLOB}",
         f"--output-descriptor=out/{LAYER_DESCRIPTOR}",
-        "--root=files",
     ]
     if field_set.file_mode.value:
         argv.append(f"--mode={field_set.file_mode.value}")
+    if tool.source_date_epoch is not None:
+        argv.append(f"--source-date-epoch={tool.source_date_epoch}")
     result = await Get(
         ProcessResult,
         OciBuildProcess(
-            argv=(*argv, *files.files),
+            argv=(*argv, *(f"files/{path}" for path in files.files)),
             description=f"Build file layer {field_set.address}",
             input_digest=inputs,
             output_directories=("out",),

@@ -1,0 +1,104 @@
+"""End to end: `./pants` in fresh checkouts locks, builds and caches the static image.
+
+Each test runs the real bootstrap script and Pants (without pantsd) in copies of this repository
+at different paths, as a new user or CI would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Dict
+
+import pytest
+
+from testutil.checkout import counter, make_checkout, repo_root, run_pants
+from testutil.servers import buildgrid_cache
+
+LOCKFILE = "images/static/apko.lock.json"
+STATIC_TARGETS = ("images/static:static", "images/static:static-nonroot")
+
+
+def ok(result) -> str:
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    return output
+
+
+def tree_digests(root: Path) -> Dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("e2e")
+
+
+@pytest.fixture(scope="module")
+def first_build(workspace: Path):
+    checkout = make_checkout(workspace / "a")
+    store = workspace / "store-a"
+    output = ok(run_pants(checkout, "package", *STATIC_TARGETS, store=store))
+    return checkout, store, output
+
+
+def test_generate_lockfiles_reproduces_the_committed_lock(workspace: Path) -> None:
+    checkout = make_checkout(workspace / "lock")
+    (checkout / LOCKFILE).unlink()
+    ok(run_pants(checkout, "generate-lockfiles", "--resolve=static", store=workspace / "store-lock"))
+    assert (checkout / LOCKFILE).read_bytes() == (repo_root() / LOCKFILE).read_bytes()
+
+
+def test_package_prints_the_digest_of_what_it_wrote(first_build) -> None:
+    checkout, _, output = first_build
+    layout = checkout / "dist/images.static/static/layout"
+    index = json.loads((layout / "index.json").read_text())
+    (manifest,) = index["manifests"]
+    assert f"digest: {manifest['digest']}" in output
+    blob = layout / "blobs/sha256" / manifest["digest"].split(":")[1]
+    assert "sha256:" + hashlib.sha256(blob.read_bytes()).hexdigest() == manifest["digest"]
+
+
+def test_two_checkouts_build_identical_images(workspace: Path, first_build) -> None:
+    checkout_a, _, _ = first_build
+    checkout_b = make_checkout(workspace / "b" / "deeper", name="other-name")
+    ok(run_pants(checkout_b, "package", *STATIC_TARGETS, store=workspace / "store-b",
+                 extra_env={"TZ": "Pacific/Kiritimati", "LANG": "C"}))
+    for target in ("static", "static-nonroot"):
+        a = tree_digests(checkout_a / "dist/images.static" / target)
+        b = tree_digests(checkout_b / "dist/images.static" / target)
+        assert a and a == b
+
+
+def test_rebuild_runs_no_build_process(first_build) -> None:
+    checkout, store, _ = first_build
+    output = ok(run_pants(checkout, "package", *STATIC_TARGETS, store=store))
+    assert "Build APK layer" not in output
+    assert "Assemble OCI image" not in output
+    assert counter(output, "local_cache_requests_cached") > 0
+
+
+def test_fresh_machine_is_served_by_the_remote_cache(workspace: Path) -> None:
+    remote = workspace / "remote"
+    remote.mkdir()
+    with buildgrid_cache(remote) as cache:
+        options = (
+            "--remote-cache-read",
+            "--remote-cache-write",
+            f"--remote-store-address={cache.address}",
+            f"--remote-instance-name={cache.instance}",
+        )
+        writer = make_checkout(workspace / "writer")
+        ok(run_pants(writer, *options, "package", *STATIC_TARGETS, store=workspace / "store-writer"))
+        # A second machine: another checkout and an empty local store.
+        reader = make_checkout(workspace / "reader")
+        output = ok(run_pants(reader, *options, "package", *STATIC_TARGETS, store=workspace / "store-reader"))
+    assert counter(output, "remote_cache_requests_cached") > 0
+    assert "Build APK layer" not in output
+    assert "Assemble OCI image" not in output
+    assert tree_digests(writer / "dist/images.static") == tree_digests(reader / "dist/images.static")
