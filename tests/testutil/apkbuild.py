@@ -381,12 +381,10 @@ def _tar_files(member: bytes) -> Dict[str, bytes]:
 
 
 def package_parts(apk: bytes) -> Dict[str, Optional[bytes]]:
-    """`{"signature": member or None, "control": member, "data": member}` of an apk."""
+    """`{"signature": member or None, "control": member, "data": member or None}` of an apk or index."""
     members = split_members(apk)
-    signed = all(n.startswith(".SIGN.") for n in _tar_files(members[0]))
-    if signed:
-        return {"signature": members[0], "control": members[1], "data": members[2]}
-    return {"signature": None, "control": members[0], "data": members[1]}
+    signature = members.pop(0) if all(n.startswith(".SIGN.") for n in _tar_files(members[0])) else None
+    return {"signature": signature, "control": members[0], "data": members[1] if len(members) > 1 else None}
 
 
 def pkginfo_of(apk: bytes) -> Dict[str, List[str]]:

@@ -2,6 +2,7 @@
 
 from pants_oci import target_types as _target_types
 from pants_oci.goals import generate_apk_lockfiles, package
+from pants_oci.subsystems.ocibuild_tool import OciBuildTool
 from pants_oci.util_rules import apk_downloads, layers, ocibuild_process
 
 
@@ -12,6 +13,7 @@ def target_types():
 def rules():
     return (
         *ocibuild_process.rules(),
+        *OciBuildTool.rules(),
         *apk_downloads.rules(),
         *layers.rules(),
         *package.rules(),

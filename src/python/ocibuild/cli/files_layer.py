@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from typing import List
 
 from ocibuild.layer.files_layer import FilesLayerOptions, build_files_layer, parse_mode, parse_owner
@@ -31,8 +30,6 @@ def main(argv: List[str]) -> int:
         mode=parse_mode(args.mode) if args.mode else None,
         mtime=args.source_date_epoch,
     )
-    for output in (args.output_layer, args.output_descriptor):
-        os.makedirs(os.path.dirname(output) or ".", exist_ok=True)
     blob = build_files_layer(args.files, options, args.output_layer, args.output_descriptor)
     print(f"{args.output_layer}: {blob.digest} ({blob.size} bytes, {len(args.files)} files)")
     return 0

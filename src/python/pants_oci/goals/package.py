@@ -87,19 +87,13 @@ class BuiltImage:
     metadata: Tuple[Tuple[str, str], ...]  # from image.json: what `package` prints
 
 
-async def _layers_of(targets: Targets, owner: str) -> List[BuiltLayers]:
-    requests = []
+def _check_layer_targets(targets: Targets, owner: str) -> None:
     for target in targets:
-        if ApkLayerFieldSet.is_applicable(target):
-            requests.append(Get(BuiltLayers, ApkLayerFieldSet, ApkLayerFieldSet.create(target)))
-        elif OciLayerFieldSet.is_applicable(target):
-            requests.append(Get(BuiltLayers, OciLayerFieldSet, OciLayerFieldSet.create(target)))
-        else:
+        if not (ApkLayerFieldSet.is_applicable(target) or OciLayerFieldSet.is_applicable(target)):
             raise ValueError(
                 f"{owner}: `layers` may name `apk_layer` and `oci_layer` targets only, "
                 f"not {target.address} ({target.alias}); wrap files and packages in an `oci_layer`."
             )
-    return list(await MultiGet(requests))
 
 
 @rule(desc="Build an OCI image")
@@ -114,7 +108,13 @@ async def build_oci_image(field_set: OciImageFieldSet, tool: OciBuildTool) -> Bu
     base_images = await MultiGet(
         Get(BuiltImage, OciImageFieldSet, OciImageFieldSet.create(t)) for t in base_targets
     )
-    built_layers = await _layers_of(layer_targets, str(field_set.address))
+    _check_layer_targets(layer_targets, str(field_set.address))
+    built_layers = await MultiGet(
+        Get(BuiltLayers, ApkLayerFieldSet, ApkLayerFieldSet.create(t))
+        if ApkLayerFieldSet.is_applicable(t)
+        else Get(BuiltLayers, OciLayerFieldSet, OciLayerFieldSet.create(t))
+        for t in layer_targets
+    )
 
     digests = []
     request_layers = []
@@ -177,7 +177,9 @@ async def build_oci_image(field_set: OciImageFieldSet, tool: OciBuildTool) -> Bu
     )
     metadata = json.loads(metadata_contents[0].content) if metadata_contents else {}
     summary = tuple(
-        (key, str(metadata[key])) for key in ("digest", "size", "uncompressed_size", "platforms") if key in metadata
+        (key, ", ".join(value) if isinstance(value, list) else str(value))
+        for key, value in ((k, metadata.get(k)) for k in ("digest", "size", "uncompressed_size", "platforms"))
+        if value is not None
     )
     return BuiltImage(result.output_digest, IMAGE_OUTPUT_DIR, field_set.reference, summary)
 
@@ -186,38 +188,46 @@ async def build_oci_image(field_set: OciImageFieldSet, tool: OciBuildTool) -> Bu
 async def package_oci_image(field_set: OciImageFieldSet) -> BuiltPackage:
     image = await Get(BuiltImage, OciImageFieldSet, field_set)
     output_path = field_set.output_path.value_or_default(file_ending=None)
-    digest = await Get(Digest, AddPrefix(await _strip(image.digest, image.directory), output_path))
+    stripped = await Get(Digest, RemovePrefix(image.digest, image.directory))
+    digest = await Get(Digest, AddPrefix(stripped, output_path))
     lines = tuple(f"{key}: {value}" for key, value in image.metadata)
     return BuiltPackage(
         digest, (BuiltPackageArtifact(output_path, extra_log_lines=(f"image {image.reference}", *lines)),)
     )
 
 
-async def _strip(digest: Digest, directory: str) -> Digest:
-    return await Get(Digest, RemovePrefix(digest, directory))
+@dataclass(frozen=True)
+class PackageLayersRequest:
+    layers: BuiltLayers
+    output_path: str
 
 
-async def _package_layers(layers: BuiltLayers, output_path: str) -> BuiltPackage:
-    digests = []
-    artifacts = []
-    for layer in layers.layers:
-        subdir = os.path.join(output_path, layer.architecture or "")
-        stripped = await _strip(layer.digest, layer.directory)
-        digests.append(await Get(Digest, AddPrefix(stripped, subdir)))
-        artifacts.append(BuiltPackageArtifact(os.path.join(subdir, "layer.tar.gz")))
-    return BuiltPackage(await Get(Digest, MergeDigests(digests)), tuple(artifacts))
+@rule
+async def package_layers(request: PackageLayersRequest) -> BuiltPackage:
+    """Each architecture's `layer.tar.gz` and `layer.json` under `<output_path>/<arch>/`."""
+    subdirs = [os.path.join(request.output_path, layer.architecture or "") for layer in request.layers.layers]
+    stripped = await MultiGet(
+        Get(Digest, RemovePrefix(layer.digest, layer.directory)) for layer in request.layers.layers
+    )
+    placed = await MultiGet(Get(Digest, AddPrefix(d, subdir)) for d, subdir in zip(stripped, subdirs))
+    return BuiltPackage(
+        await Get(Digest, MergeDigests(placed)),
+        tuple(BuiltPackageArtifact(os.path.join(subdir, "layer.tar.gz")) for subdir in subdirs),
+    )
 
 
 @rule(desc="Package an APK layer")
 async def package_apk_layer(field_set: ApkLayerFieldSet) -> BuiltPackage:
     layers = await Get(BuiltLayers, ApkLayerFieldSet, field_set)
-    return await _package_layers(layers, field_set.output_path.value_or_default(file_ending=None))
+    output_path = field_set.output_path.value_or_default(file_ending=None)
+    return await Get(BuiltPackage, PackageLayersRequest(layers, output_path))
 
 
 @rule(desc="Package a file layer")
 async def package_oci_layer(field_set: OciLayerFieldSet) -> BuiltPackage:
     layers = await Get(BuiltLayers, OciLayerFieldSet, field_set)
-    return await _package_layers(layers, field_set.output_path.value_or_default(file_ending=None))
+    output_path = field_set.output_path.value_or_default(file_ending=None)
+    return await Get(BuiltPackage, PackageLayersRequest(layers, output_path))
 
 
 def rules():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pants.backend.python.subsystems.python_tool_base import PythonToolRequirementsBase
+from pants.backend.python.subsystems.python_tool_base import LockfileRules, PythonToolRequirementsBase
 from pants.option.option_types import IntOption
 from pants.util.strutil import softwrap
 
@@ -12,16 +12,21 @@ class OciBuildTool(PythonToolRequirementsBase):
     help = softwrap(
         """
         The `ocibuild` core library that builds APK lockfiles, layers and OCI images inside
-        hermetic Processes. Its requirements are installed from the resolve named by
-        `[ocibuild].install_from_resolve`, which must provide `cryptography`, `pyyaml` and
-        `requests`.
+        hermetic Processes. Its requirements (`cryptography`, `pyyaml`, `requests`) come from
+        the lockfile shipped with the plugin, or from the resolve named by
+        `[ocibuild].install_from_resolve`.
         """
     )
 
     default_version = "cryptography>=41"
+    default_extra_requirements = ["pyyaml>=6", "requests>=2.31"]
     default_requirements = ["cryptography>=41", "pyyaml>=6", "requests>=2.31"]
     register_interpreter_constraints = True
     default_interpreter_constraints = ["CPython==3.9.*"]
+    # Used when `install_from_resolve` is unset; regenerate with
+    # `pants --ocibuild-lockfile=src/python/pants_oci/subsystems/ocibuild.lock generate-lockfiles --resolve=ocibuild`.
+    default_lockfile_resource = ("pants_oci.subsystems", "ocibuild.lock")
+    lockfile_rules_type = LockfileRules.SIMPLE
 
     source_date_epoch = IntOption(
         default=None,

@@ -1,0 +1,149 @@
+"""Download files by their upstream URL, trying configured mirrors in order (like Bazel's downloader config).
+
+The lockfile always records upstream URLs; mirrors only change where the bytes come from, so a lock
+made against a local file:// mirror is the same lock as one made against the internet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import urllib.parse
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import requests
+import urllib3
+
+from ocibuild.errors import OciBuildError
+
+
+class Mirrors:
+    """Maps URL prefixes to ordered alternatives; the longest matching prefix wins.
+
+    Mirrors({"https://dl-cdn.alpinelinux.org/alpine/": ["file:///srv/apk-mirror/alpine/",
+                                                        "https://dl-cdn.alpinelinux.org/alpine/"]})
+    Upstream is tried only if listed: leaving it out keeps a build off the network.
+    """
+
+    def __init__(self, mapping: Optional[Mapping[str, Sequence[str]]] = None) -> None:
+        self._mapping: Dict[str, Tuple[str, ...]] = {}
+        for prefix, alternatives in (mapping or {}).items():
+            if not prefix or not alternatives:
+                raise OciBuildError(f"mirror {prefix!r}: needs a URL prefix and at least one alternative")
+            self._mapping[prefix] = tuple(alternatives)
+
+    @classmethod
+    def parse(cls, specs: Sequence[str]) -> "Mirrors":
+        """From command-line strings `PREFIX=MIRROR1,MIRROR2`."""
+        mapping: Dict[str, List[str]] = {}
+        for spec in specs:
+            prefix, sep, alternatives = spec.partition("=")
+            mirrors = [m for m in alternatives.split(",") if m]
+            if not sep or not prefix or not mirrors:
+                raise OciBuildError(f"--mirror {spec!r}: expected PREFIX=MIRROR1[,MIRROR2...]")
+            if prefix in mapping:
+                raise OciBuildError(f"--mirror {spec!r}: prefix {prefix} given twice")
+            mapping[prefix] = mirrors
+        return cls(mapping)
+
+    def candidates(self, url: str) -> List[str]:
+        matches = [p for p in self._mapping if url.startswith(p)]
+        if not matches:
+            return [url]
+        prefix = max(matches, key=len)
+        return [alternative + url[len(prefix):] for alternative in self._mapping[prefix]]
+
+
+class _Retryable(Exception):
+    """A failure worth trying the same URL again (connection trouble, 5xx, short read)."""
+
+
+class _NotThere(Exception):
+    """A failure that moves on to the next mirror at once (404, missing file, wrong bytes)."""
+
+
+def _file_path(url: str) -> str:
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.netloc not in ("", "localhost"):
+        raise _NotThere(f"file URL with host {parsed.netloc!r} is not supported")
+    return urllib.parse.unquote(parsed.path)
+
+
+class Fetcher:
+    def __init__(self, mirrors: Optional[Mirrors] = None, timeout: float = 30, retries: int = 3,
+                 backoff: float = 0.5) -> None:
+        self.mirrors = mirrors or Mirrors()
+        self.timeout = timeout
+        self.retries = max(1, retries)  # attempts per candidate URL for retryable failures
+        self.backoff = backoff
+        self._session: Optional[requests.Session] = None
+
+    def fetch(self, url: str, *, sha256: Optional[str] = None, size: Optional[int] = None) -> bytes:
+        """The bytes of `url` from the first candidate that has them (and matches size/sha256 when given)."""
+        failures: List[str] = []
+        for candidate in self.mirrors.candidates(url):
+            try:
+                data = self._fetch_one(candidate)
+                _check(data, sha256, size)
+                return data
+            except (_NotThere, _Retryable) as e:
+                failures.append(f"{candidate}: {e}")
+        raise OciBuildError(f"cannot fetch {url}: tried {'; '.join(failures)}")
+
+    def _fetch_one(self, url: str) -> bytes:
+        scheme = urllib.parse.urlsplit(url).scheme
+        if scheme == "file":
+            path = _file_path(url)
+            try:
+                with open(path, "rb") as f:
+                    return f.read()
+            except FileNotFoundError:
+                raise _NotThere("no such file") from None
+            except OSError as e:
+                raise _NotThere(e.strerror or str(e)) from None
+        if scheme in ("http", "https"):
+            last: Optional[Exception] = None
+            for attempt in range(self.retries):
+                if attempt:
+                    time.sleep(self.backoff * 2 ** (attempt - 1))
+                try:
+                    return self._http_get(url)
+                except _Retryable as e:
+                    last = e
+            raise _Retryable(f"{last} (after {self.retries} attempts)")
+        raise _NotThere(f"unsupported URL scheme {scheme!r}")
+
+    def _http_get(self, url: str) -> bytes:
+        if self._session is None:
+            self._session = requests.Session()
+        try:
+            with self._session.get(url, timeout=self.timeout, stream=True) as response:
+                if response.status_code >= 500:
+                    raise _Retryable(f"HTTP {response.status_code}")
+                if response.status_code != 200:
+                    raise _NotThere(f"HTTP {response.status_code}")
+                # The raw bytes: a server's Content-Encoding must not turn a .tar.gz into a .tar.
+                data = response.raw.read(decode_content=False)
+                expected = response.headers.get("Content-Length", "")
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as e:
+            detail = (str(e).splitlines() or [""])[0][:200]
+            raise _Retryable(f"{type(e).__name__} ({detail})" if detail else type(e).__name__) from None
+        if expected.isdigit() and int(expected) != len(data):
+            raise _Retryable(f"short read: {len(data)} of {expected} bytes")
+        return data
+
+
+def _check(data: bytes, sha256: Optional[str], size: Optional[int]) -> None:
+    if size is not None and len(data) != size:
+        raise _NotThere(f"size {len(data)} but expected {size}")
+    if sha256 is not None:
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != sha256:
+            raise _NotThere(f"sha256 {actual} but expected {sha256}")
+
+
+def file_url(path: str) -> str:
+    """A file:// URL for a local folder, with the trailing slash a mirror prefix needs."""
+    url = "file://" + urllib.parse.quote(os.path.abspath(path))
+    return url if url.endswith("/") else url + "/"

@@ -1,0 +1,150 @@
+"""Turn a spec into a lockfile: fetch keys and signed indexes, resolve each architecture, then fetch
+and verify every chosen package to pin its exact bytes."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import posixpath
+import urllib.parse
+from typing import Dict, List, Optional, Tuple
+
+from ocibuild.apk.checksums import sha256_hex, verify_package
+from ocibuild.apk.fetch import Fetcher
+from ocibuild.apk.index import ApkIndex, IndexEntry, load_index
+from ocibuild.apk.lockfile import LockedKey, LockedPackage, LockedRepository, LockedSection, Lockfile
+from ocibuild.apk.resolve import resolve
+from ocibuild.apk.signing import Keyring
+from ocibuild.apk.spec import ImageContentsSpec, spec_checksum
+from ocibuild.apk.version import compare_versions
+from ocibuild.errors import OciBuildError
+
+
+def _is_url(text: str) -> bool:
+    return "://" in text
+
+
+def _section(raw: bytes, byte_range: Optional[Tuple[int, int]], algorithm: str, what: str, origin: str) -> LockedSection:
+    """apko's member checksum: "<algorithm>-<base64 digest>" of the raw (compressed) member."""
+    if byte_range is None:
+        raise OciBuildError(f"{origin}: the package has no {what} member; it is not a valid .apk")
+    start, end = byte_range
+    digest = hashlib.new(algorithm, raw[start:end]).digest()
+    return LockedSection(start, end, f"{algorithm}-{base64.b64encode(digest).decode('ascii')}")
+
+
+def _load_keys(spec: ImageContentsSpec, fetcher: Fetcher, base_dir: str) -> Tuple[LockedKey, ...]:
+    keys: Dict[str, LockedKey] = {}
+    for ref in spec.keyring:
+        if _is_url(ref):
+            pem = fetcher.fetch(ref)
+            name = posixpath.basename(urllib.parse.urlsplit(ref).path)
+        else:
+            path = os.path.join(base_dir, ref)
+            try:
+                with open(path, "rb") as f:
+                    pem = f.read()
+            except OSError as e:
+                raise OciBuildError(f"keyring entry {ref}: cannot read {path}: {e.strerror}") from None
+            name = os.path.basename(ref)
+        if not name:
+            raise OciBuildError(f"keyring entry {ref}: cannot tell the key's file name")
+        if name in keys:
+            raise OciBuildError(f"keyring entries {keys[name].url} and {ref} have the same key name {name}")
+        if b"-----BEGIN PUBLIC KEY-----" not in pem:
+            raise OciBuildError(f"keyring entry {ref}: not a PEM public key")
+        keys[name] = LockedKey(name=name, url=ref, pem=pem)
+    result = tuple(keys.values())
+    Keyring.from_pems({k.name: k.pem for k in result})  # fail now on a key that cannot be loaded
+    return result
+
+
+def _repository(repo: str, arch: str) -> LockedRepository:
+    url = f"{repo}/{arch}/APKINDEX.tar.gz"
+    parsed = urllib.parse.urlsplit(repo)
+    return LockedRepository(name=f"{parsed.netloc}{parsed.path}/{arch}", url=url, architecture=arch)
+
+
+def _lock_package(entry: IndexEntry, arch: str, url: str, index_url: str, fetcher: Fetcher, keyring: Keyring) -> LockedPackage:
+    data = fetcher.fetch(url, size=entry.size)
+    archive, info = verify_package(
+        data, origin=url, keyring=keyring, expected_checksum=entry.checksum, expected_sha256=None,
+        expected_size=entry.size, advice=f"the package does not match {index_url}; fix or refresh the mirror",
+    )
+    if (info.pkgname, info.pkgver) != (entry.name, entry.version):
+        raise OciBuildError(
+            f"{url}: .PKGINFO says {info.pkgname}-{info.pkgver} but the index says {entry.name}-{entry.version}"
+        )
+    return LockedPackage(
+        name=entry.name,
+        version=entry.version,
+        architecture=arch,  # the arch it was resolved for, also for "noarch" packages, so packages_for() finds it
+        url=url,
+        checksum=entry.checksum,
+        signature=_section(data, archive.signature_range, "sha1", "signature", url),
+        control=_section(data, archive.control_range, "sha1", "control", url),
+        data=_section(data, archive.data_range, "sha256", "data", url),
+        sha256=sha256_hex(data),
+        size=len(data),
+        replaces=tuple(info.replaces),
+        dependencies=tuple(info.depends),
+    )
+
+
+def lock(spec: ImageContentsSpec, spec_bytes: bytes, spec_name: str, fetcher: Fetcher, base_dir: str) -> Lockfile:
+    """Everything a build needs, pinned: keys (with their PEM), per-arch indexes and packages in install order."""
+    keys = _load_keys(spec, fetcher, base_dir)
+    keyring = Keyring.from_pems({k.name: k.pem for k in keys})
+    repositories: List[LockedRepository] = []
+    packages: List[LockedPackage] = []
+    for arch in spec.archs:
+        indexes: List[ApkIndex] = []
+        repo_of: Dict[int, LockedRepository] = {}  # id(IndexEntry) -> the repository it came from
+        for repo in spec.repositories:
+            locked_repo = _repository(repo, arch)
+            repositories.append(locked_repo)
+            index = load_index(fetcher.fetch(locked_repo.url), keyring, locked_repo.url)
+            indexes.append(index)
+            for entry in index.entries:
+                repo_of.setdefault(id(entry), locked_repo)
+        for entry in resolve(indexes, spec.packages, arch):
+            index_url = repo_of[id(entry)].url
+            url = index_url[: -len("APKINDEX.tar.gz")] + entry.filename
+            packages.append(_lock_package(entry, arch, url, index_url, fetcher, keyring))
+    return Lockfile(
+        spec_name=spec_name,
+        spec_checksum=spec_checksum(spec_bytes),
+        keys=keys,
+        repositories=tuple(repositories),
+        packages=tuple(packages),
+    )
+
+
+def describe_changes(old: Optional[Lockfile], new: Lockfile) -> List[str]:
+    """One readable line per package that was added, removed, up- or downgraded or rebuilt."""
+    def by_key(lock: Optional[Lockfile]) -> Dict[Tuple[str, str], LockedPackage]:
+        return {(p.architecture, p.name): p for p in (lock.packages if lock else ())}
+
+    before, after = by_key(old), by_key(new)
+    lines: List[str] = []
+    for arch, name in sorted(set(before) | set(after)):
+        a, b = before.get((arch, name)), after.get((arch, name))
+        if a is None and b is not None:
+            lines.append(f"added {name} {b.version} ({arch})")
+        elif b is None and a is not None:
+            lines.append(f"removed {name} {a.version} ({arch})")
+        elif a is not None and b is not None and a != b:
+            if a.version != b.version:
+                verb = "upgraded" if compare_versions(b.version, a.version) > 0 else "downgraded"
+                lines.append(f"{verb} {name} ({arch}): {a.version} -> {b.version}")
+            elif a.sha256 != b.sha256:
+                lines.append(f"rebuilt {name} {b.version} ({arch}): new package bytes")
+            elif a.url != b.url:
+                lines.append(f"moved {name} {b.version} ({arch}): {a.url} -> {b.url}")
+            else:
+                lines.append(f"updated {name} {b.version} ({arch}): lock metadata")
+    if old is not None and [(k.name, k.pem) for k in old.keys] != [(k.name, k.pem) for k in new.keys]:
+        lines.append("keyring changed")
+    return lines
+

@@ -1,0 +1,110 @@
+"""The image contents spec: the apko-like YAML a user writes to say which packages go in an image.
+
+    contents:
+      repositories: [https://dl-cdn.alpinelinux.org/alpine/v3.19/main]
+      keyring: [https://alpinelinux.org/keys/alpine-devel@lists.alpinelinux.org-6165ee59.rsa.pub]
+      packages: [alpine-baselayout-data, ca-certificates-bundle, "tzdata>=2023c"]
+    archs: [x86_64]
+
+Only these keys are accepted: a typo must fail the lock, not silently drop a package.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Dict, List, Tuple
+
+import yaml
+
+from ocibuild.errors import OciBuildError
+
+# Docker/OCI architecture names that users often write, mapped to Alpine's names (as apko does).
+_ARCH_ALIASES = {"amd64": "x86_64", "arm64": "aarch64", "386": "x86", "arm/v7": "armv7", "arm/v6": "armhf"}
+KNOWN_ARCHS = ("aarch64", "armhf", "armv7", "loongarch64", "ppc64le", "riscv64", "s390x", "x86", "x86_64")
+
+_TOP_KEYS = ("archs", "contents")
+_CONTENTS_KEYS = ("keyring", "packages", "repositories")
+
+
+@dataclass(frozen=True)
+class ImageContentsSpec:
+    repositories: Tuple[str, ...]  # repository base URLs; the index is <repo>/<arch>/APKINDEX.tar.gz
+    keyring: Tuple[str, ...]  # key URLs, or paths relative to the spec file
+    packages: Tuple[str, ...]  # apk dependency strings: "tzdata", "tzdata>=2023c", "!foo"
+    archs: Tuple[str, ...]  # Alpine architecture names, e.g. "x86_64"
+
+
+def spec_checksum(spec_bytes: bytes) -> str:
+    """What the lockfile records so that a changed spec shows the lock is stale."""
+    return "sha256-" + hashlib.sha256(spec_bytes).hexdigest()
+
+
+def _check_keys(mapping: Dict[Any, Any], allowed: Tuple[str, ...], where: str, origin: str) -> None:
+    for key in mapping:
+        if key not in allowed:
+            raise OciBuildError(
+                f"{origin}: unknown key {where}{key!r}; allowed here: {', '.join(allowed)}"
+            )
+
+
+def _string_list(value: Any, where: str, origin: str, required: bool) -> Tuple[str, ...]:
+    if value is None:
+        if required:
+            raise OciBuildError(f"{origin}: {where} is required and must be a list of strings")
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise OciBuildError(f"{origin}: {where} must be a list of non-empty strings, got {value!r}")
+    items = tuple(v.strip() for v in value)
+    duplicates = sorted({v for v in items if items.count(v) > 1})
+    if duplicates:
+        raise OciBuildError(f"{origin}: {where} lists {', '.join(duplicates)} more than once")
+    return items
+
+
+def _normalise_arch(arch: str, origin: str) -> str:
+    name = _ARCH_ALIASES.get(arch, arch)
+    if name not in KNOWN_ARCHS:
+        raise OciBuildError(f"{origin}: unknown architecture {arch!r} in archs; use one of {', '.join(KNOWN_ARCHS)}")
+    return name
+
+
+def load_spec(text: str, origin: str) -> ImageContentsSpec:
+    """Parse and validate a spec; `origin` (the file name) goes into every error message."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise OciBuildError(f"{origin}: malformed YAML at {where}{problem}") from None
+    if not isinstance(doc, dict):
+        raise OciBuildError(f"{origin}: expected a mapping with keys {', '.join(_TOP_KEYS)} at the top level")
+    _check_keys(doc, _TOP_KEYS, "", origin)
+    contents = doc.get("contents")
+    if not isinstance(contents, dict):
+        raise OciBuildError(f"{origin}: 'contents' is required and must be a mapping with {', '.join(_CONTENTS_KEYS)}")
+    _check_keys(contents, _CONTENTS_KEYS, "contents.", origin)
+
+    repositories = _string_list(contents.get("repositories"), "contents.repositories", origin, required=True)
+    for repo in repositories:
+        if repo.startswith("@") or "://" not in repo:
+            raise OciBuildError(
+                f"{origin}: repository {repo!r} must be a URL such as https://dl-cdn.alpinelinux.org/alpine/v3.19/main"
+            )
+    keyring = _string_list(contents.get("keyring"), "contents.keyring", origin, required=True)
+    packages = _string_list(contents.get("packages"), "contents.packages", origin, required=True)
+    archs: List[str] = []
+    for arch in _string_list(doc.get("archs"), "archs", origin, required=True):
+        name = _normalise_arch(arch, origin)
+        if name in archs:
+            raise OciBuildError(f"{origin}: archs lists {name} more than once")
+        archs.append(name)
+    if not repositories or not keyring or not packages or not archs:
+        raise OciBuildError(f"{origin}: contents.repositories, contents.keyring, contents.packages and archs must not be empty")
+    return ImageContentsSpec(
+        repositories=tuple(r.rstrip("/") for r in repositories),
+        keyring=keyring,
+        packages=packages,
+        archs=tuple(archs),
+    )

@@ -1,0 +1,85 @@
+"""`python -m ocibuild apk-lock --spec images/static/apko.yaml --output images/static/apko.lock.json
+[--mirror PREFIX=MIRROR1,MIRROR2 ...] [--check]`
+
+Writes the lockfile atomically (an error leaves the old one as it was) and prints what changed.
+`--check` only compares the lock's recorded spec checksum with the spec: exit 1 when stale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import List, Optional, Sequence
+
+from ocibuild.apk.fetch import Fetcher, Mirrors
+from ocibuild.apk.locker import describe_changes, lock
+from ocibuild.apk.lockfile import Lockfile, dump_lockfile, load_lockfile
+from ocibuild.apk.spec import load_spec, spec_checksum
+from ocibuild.errors import OciBuildError
+from ocibuild.layer.atomic import write_bytes_atomically
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ocibuild apk-lock", description="Resolve an apko-style spec into a lockfile.")
+    p.add_argument("--spec", required=True, help="the YAML spec (contents: repositories, keyring, packages; archs)")
+    p.add_argument("--output", required=True, help="the lockfile to write (or to check)")
+    p.add_argument("--name", help="the spec's name recorded in the lock (default: --spec as given)")
+    p.add_argument("--mirror", action="append", default=[], metavar="PREFIX=MIRROR1,MIRROR2",
+                   help="fetch URLs starting with PREFIX from these prefixes instead, in order (repeatable)")
+    p.add_argument("--timeout", type=float, default=30, help="seconds per HTTP request")
+    p.add_argument("--retries", type=int, default=3, help="attempts per URL on connection errors and 5xx")
+    p.add_argument("--check", action="store_true", help="exit 1 if the lockfile is missing or stale; fetch nothing")
+    return p
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise OciBuildError(f"cannot read {what} {path}: {e.strerror}") from None
+
+
+def _existing_lock(path: str) -> Optional[Lockfile]:
+    if not os.path.exists(path):
+        return None
+    text = _read(path, "lockfile").decode("utf-8", "replace")
+    try:
+        return load_lockfile(text, path)
+    except OciBuildError as e:
+        print(f"note: replacing an unreadable lockfile ({e})", file=sys.stderr)
+        return None
+
+
+def main(argv: Sequence[str]) -> int:
+    args = _parser().parse_args(list(argv))
+    spec_bytes = _read(args.spec, "spec")
+    name = args.name or args.spec.replace(os.sep, "/")
+
+    if args.check:
+        if not os.path.exists(args.output):
+            print(f"{args.output} is missing: run `./pants generate-lockfiles` to create it")
+            return 1
+        old = load_lockfile(_read(args.output, "lockfile").decode("utf-8", "replace"), args.output)
+        if old.spec_checksum != spec_checksum(spec_bytes):
+            print(f"{args.output} is stale: {args.spec} changed since it was locked; run `./pants generate-lockfiles`")
+            return 1
+        print(f"{args.output} is up to date with {args.spec}")
+        return 0
+
+    try:
+        spec_text = spec_bytes.decode("utf-8")
+    except UnicodeDecodeError:
+        raise OciBuildError(f"{args.spec}: not UTF-8 text") from None
+    spec = load_spec(spec_text, args.spec)
+    fetcher = Fetcher(Mirrors.parse(args.mirror), timeout=args.timeout, retries=args.retries)
+    old = _existing_lock(args.output)
+    new = lock(spec, spec_bytes, name, fetcher, os.path.dirname(os.path.abspath(args.spec)))
+    write_bytes_atomically(args.output, dump_lockfile(new).encode("ascii"))
+    changes: List[str] = describe_changes(old, new)
+    for line in changes:
+        print(line)
+    if not changes:
+        print(f"{args.output}: no package changes")
+    return 0

@@ -1,0 +1,116 @@
+"""The files of an APK's data member as layer entries, with the checks that concern one package.
+
+- device nodes, fifos and unknown entry types are refused (a layer of packages has no use for them);
+- setuid/setgid regular files are refused unless explicitly allowed;
+- extended attributes are refused (they would be silently lost: the layer format we write has none);
+- ownership is the numeric uid/gid of the tar header (apk would map the user/group *names* through
+  the image's /etc/passwd, which only matters for accounts made by install scripts, never run here);
+- the `APK-TOOLS.checksum.SHA1` PAX record of each file/symlink is checked against the content
+  (symlinks: against the link target) and kept, as "Q1" + base64, for lib/apk/db/installed;
+  a hard link gets the checksum of its target, as apk records it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import zlib
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
+
+from ocibuild.errors import OciBuildError
+from ocibuild.layer.tarball import DIR, FILE, HARDLINK, SYMLINK, TarEntry, check_relative_path
+from ocibuild.layer.tarread import iter_tar
+
+_CHECKSUM_RECORD = "APK-TOOLS.checksum.SHA1"
+_XATTR_PREFIX = "SCHILY.xattr."
+# control members that are install scripts (anything but .PKGINFO counts, to be safe)
+_NOT_SCRIPTS = (".PKGINFO",)
+
+
+@dataclass(frozen=True)
+class PackageFile:
+    entry: TarEntry
+    checksum: Optional[str]  # "Q1..." as lib/apk/db/installed's Z:, None for directories
+
+
+def q1(sha1_digest: bytes) -> str:
+    return "Q1" + base64.b64encode(sha1_digest).decode("ascii")
+
+
+def install_scripts(control_files: Dict[str, bytes]) -> List[str]:
+    """Names of the package's install scripts (.pre-install, .post-install, .trigger, ...)."""
+    return sorted(n for n in control_files if n not in _NOT_SCRIPTS and not n.startswith(".SIGN."))
+
+
+def _gunzip_member(member: bytes, package: str) -> bytes:
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        data = d.decompress(member) + d.flush()
+    except zlib.error as e:
+        raise OciBuildError(f"package {package}: data member is not valid gzip ({e})") from None
+    if not d.eof:
+        raise OciBuildError(f"package {package}: data member is truncated")
+    return data
+
+
+def read_data_member(data_member: bytes, package: str, *, allow_setuid: bool = False) -> List[PackageFile]:
+    """Entries of the data member in archive order; see the module docstring for the checks."""
+    raw = _gunzip_member(data_member, package)
+    who = f"package {package}"
+    out: List[PackageFile] = []
+    file_checksums: Dict[str, Optional[str]] = {}
+    for m in iter_tar(raw, f"{who}: data member"):
+        path = m.name
+        check_relative_path(path, who)
+        where = f"{who}: {path}"
+        if any(k.startswith(_XATTR_PREFIX) for k in m.pax):
+            raise OciBuildError(f"{where} has extended attributes, which the layer cannot keep")
+        mode = m.mode & 0o7777
+        recorded = m.pax.get(_CHECKSUM_RECORD)
+        if m.typeflag == b"5":
+            out.append(PackageFile(TarEntry(path, DIR, mode, m.uid, m.gid), None))
+        elif m.typeflag == b"0":
+            if mode & 0o6000 and not allow_setuid:
+                raise OciBuildError(f"{where} is setuid/setgid (mode {mode:04o}); allow it explicitly (allow_setuid)")
+            content = raw[m.offset : m.offset + m.size]
+            checksum = _checked(recorded, content, where)
+            file_checksums[path] = checksum
+            out.append(PackageFile(TarEntry(path, FILE, mode, m.uid, m.gid, content), checksum))
+        elif m.typeflag == b"2":
+            if not m.linkname:
+                raise OciBuildError(f"{where} is a symlink with an empty target")
+            checksum = _checked(recorded, m.linkname.encode("utf-8", "surrogateescape"), where)
+            out.append(PackageFile(TarEntry(path, SYMLINK, mode, m.uid, m.gid, link_target=m.linkname), checksum))
+        elif m.typeflag == b"1":
+            target = m.linkname
+            check_relative_path(target, f"{where} (hard link target)")
+            if target not in file_checksums:
+                raise OciBuildError(f"{where} is a hard link to {target}, which is not an earlier file of the package")
+            link = TarEntry(path, HARDLINK, mode, m.uid, m.gid, link_target=target)
+            out.append(PackageFile(link, file_checksums[target]))
+        elif m.typeflag in (b"3", b"4", b"6"):
+            raise OciBuildError(f"{where} is a device node or fifo; layers of packages may not contain them")
+        else:
+            raise OciBuildError(f"{where} has unsupported tar entry type {m.typeflag!r}")
+    return out
+
+
+def _checked(recorded: Optional[str], content: bytes, where: str) -> Optional[str]:
+    if recorded is None:
+        return None  # apk records no Z: line then
+    actual = hashlib.sha1(content).digest()
+    try:
+        expected = bytes.fromhex(recorded)
+    except ValueError:
+        raise OciBuildError(f"{where}: malformed {_CHECKSUM_RECORD} record {recorded!r}") from None
+    if actual != expected:
+        raise OciBuildError(f"{where}: content does not match its {_CHECKSUM_RECORD} record; the package is corrupt")
+    return q1(actual)
+
+
+def scripts_error(package: str, scripts: Sequence[str]) -> OciBuildError:
+    return OciBuildError(
+        f"package {package} has install scripts ({', '.join(scripts)}), which are never run here; if the image"
+        f" works without them, list the package in skip_scripts_of (--skip-scripts-of {package})"
+    )

@@ -1,0 +1,146 @@
+"""Layer blobs: checking a gzip'd tar against its digest, size and diff_id, and reading it uncompressed."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Optional, Tuple
+
+from ocibuild.errors import OciBuildError
+from ocibuild.oci.descriptors import (
+    GZIP_LAYER_MEDIA_TYPES,
+    LAYER_MEDIA_TYPES,
+    LAYER_TAR_GZIP,
+    Descriptor,
+    check_digest,
+)
+
+
+@dataclass(frozen=True)
+class LayerFacts:
+    """What reading a whole layer blob tells: its descriptor, diff_id and uncompressed size."""
+
+    descriptor: Descriptor
+    diff_id: str
+    uncompressed_size: int
+
+
+@dataclass(frozen=True)
+class LayerInput:
+    """A new layer to stack: its blob file, its facts, the Alpine arch it is for (None: all) and history text."""
+
+    blob: Path
+    facts: LayerFacts
+    architecture: Optional[str]
+    created_by: str
+
+
+def open_uncompressed(path: Path, media_type: str) -> BinaryIO:
+    """The layer's tar stream (gzip members decompressed when the media type says so)."""
+    if media_type in GZIP_LAYER_MEDIA_TYPES:
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
+
+
+def _hash_layer(path: Path, media_type: str) -> Tuple[LayerFacts, Optional[str]]:
+    """Hash the blob and its decompressed tar in one pass; a broken gzip stream is returned, not raised,
+    so that a blob that is simply not the expected one is reported as such."""
+    if media_type not in LAYER_MEDIA_TYPES:
+        raise OciBuildError(
+            f"{path}: layer media type {media_type!r} is not supported; use {LAYER_TAR_GZIP} or an uncompressed tar"
+        )
+    compressed = hashlib.sha256()
+    uncompressed = hashlib.sha256()
+    size = 0
+    uncompressed_size = 0
+    problem: Optional[str] = None
+    gzipped = media_type in GZIP_LAYER_MEDIA_TYPES
+    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                compressed.update(chunk)
+                size += len(chunk)
+                if not gzipped:
+                    uncompressed.update(chunk)
+                    uncompressed_size += len(chunk)
+                    continue
+                while chunk and problem is None:
+                    try:
+                        data = decompressor.decompress(chunk)
+                    except zlib.error as e:
+                        problem = f"the gzip stream is corrupt ({e})"
+                        break
+                    uncompressed.update(data)
+                    uncompressed_size += len(data)
+                    # A blob may be several concatenated gzip members: start a new one on the leftovers.
+                    chunk = decompressor.unused_data
+                    if chunk:
+                        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    except OSError as e:
+        raise OciBuildError(f"{path}: cannot read the layer ({e.strerror or e})") from None
+    if gzipped and problem is None and not decompressor.eof:
+        problem = "the gzip stream is truncated"
+    facts = LayerFacts(
+        Descriptor(media_type, "sha256:" + compressed.hexdigest(), size),
+        "sha256:" + uncompressed.hexdigest(),
+        uncompressed_size,
+    )
+    return facts, problem
+
+
+def inspect_layer(path: Path, media_type: str) -> LayerFacts:
+    """Digest, size, diff_id and uncompressed size of a layer blob."""
+    facts, problem = _hash_layer(path, media_type)
+    if problem:
+        raise OciBuildError(f"{path}: {problem}; rebuild the layer")
+    return facts
+
+
+def verify_layer(path: Path, media_type: str, digest: str, size: int, diff_id: Optional[str]) -> LayerFacts:
+    """inspect_layer, failing with one line naming the blob unless it matches what its descriptor claims."""
+    facts, problem = _hash_layer(path, media_type)
+    if facts.descriptor.digest != digest or facts.descriptor.size != size:
+        raise OciBuildError(
+            f"{path}: blob does not match its descriptor (expected {digest}, {size} bytes; "
+            f"found {facts.descriptor.digest}, {facts.descriptor.size} bytes): rebuild the layer"
+        )
+    if problem:
+        raise OciBuildError(f"{path}: {problem}; rebuild the layer")
+    if diff_id is not None and facts.diff_id != diff_id:
+        raise OciBuildError(
+            f"{path}: uncompressed layer has diff_id {facts.diff_id}, not {diff_id} as its descriptor says: "
+            "rebuild the layer"
+        )
+    return facts
+
+
+def load_layer_input(blob: Path, descriptor_file: Path, architecture: Optional[str], created_by: str) -> LayerInput:
+    """A layer from the `layer.json` written by the layer builders, checked against its blob."""
+    try:
+        meta = json.loads(descriptor_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise OciBuildError(f"{descriptor_file}: cannot read the layer descriptor ({e})") from None
+    if not isinstance(meta, dict):
+        raise OciBuildError(f"{descriptor_file}: a layer descriptor must be a JSON object")
+    size = meta.get("size")
+    if not isinstance(size, int) or isinstance(size, bool):
+        raise OciBuildError(f"{descriptor_file}: `size` must be an integer")
+    media_type = meta.get("media_type", LAYER_TAR_GZIP)
+    described_arch = meta.get("architecture")
+    if architecture and described_arch and architecture != described_arch:
+        raise OciBuildError(
+            f"{descriptor_file}: the layer is built for {described_arch}, but the request says {architecture}"
+        )
+    facts = verify_layer(
+        blob,
+        str(media_type),
+        check_digest(meta.get("digest"), f"{descriptor_file} `digest`"),
+        size,
+        check_digest(meta.get("diff_id"), f"{descriptor_file} `diff_id`"),
+    )
+    return LayerInput(blob, facts, architecture or described_arch or None, created_by)

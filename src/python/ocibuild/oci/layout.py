@@ -1,0 +1,208 @@
+"""OCI image layouts on disk: reading one (every blob checked against its digest) and writing one."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from ocibuild.errors import OciBuildError
+from ocibuild.layer.atomic import atomic_output, write_bytes_atomically
+from ocibuild.oci.descriptors import (
+    DOCKER_MANIFEST,
+    DOCKER_MANIFEST_LIST,
+    INDEX,
+    MANIFEST,
+    REF_NAME,
+    Descriptor,
+    canonical_json,
+)
+from ocibuild.oci.layers import LayerFacts, verify_layer
+from ocibuild.oci.platforms import Platform, same_platform
+
+OCI_LAYOUT_FILE = "oci-layout"
+OCI_LAYOUT_CONTENT = {"imageLayoutVersion": "1.0.0"}
+INDEX_FILE = "index.json"
+_MANIFEST_TYPES = (MANIFEST, DOCKER_MANIFEST)
+_INDEX_TYPES = (INDEX, DOCKER_MANIFEST_LIST)
+
+
+@dataclass(frozen=True)
+class LayoutImage:
+    """One platform's image in a layout: manifest, config and layers, all verified."""
+
+    platform: Platform
+    manifest_descriptor: Descriptor
+    manifest: Dict[str, Any]
+    config_descriptor: Descriptor
+    config: Dict[str, Any]
+    layers: Tuple[LayerFacts, ...]
+
+
+@dataclass(frozen=True)
+class OciLayout:
+    path: Path
+    top: Descriptor  # the index.json entry: an image manifest or an image index
+    images: Tuple[LayoutImage, ...]  # sorted by platform
+
+    def blob_path(self, digest: str) -> Path:
+        return blob_path(self.path, digest)
+
+    def image_for(self, platform: Platform) -> LayoutImage:
+        for image in self.images:
+            if same_platform(image.platform, platform):
+                return image
+        have = ", ".join(str(i.platform) for i in self.images)
+        raise OciBuildError(
+            f"{self.path}: the base image has no {platform} image (it has {have}); "
+            f"build the base for {platform} too or drop that architecture"
+        )
+
+
+def blob_path(layout: Path, digest: str) -> Path:
+    algorithm, hex_digest = digest.split(":", 1)
+    return layout / "blobs" / algorithm / hex_digest
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise OciBuildError(f"{path}: missing {what}; is this an OCI image layout?") from None
+    except (OSError, ValueError) as e:
+        raise OciBuildError(f"{path}: cannot read {what} ({e})") from None
+
+
+def _read_json_blob(layout: Path, descriptor: Descriptor, what: str) -> Dict[str, Any]:
+    path = blob_path(layout, descriptor.digest)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise OciBuildError(f"{path}: missing {what} blob {descriptor.digest}; the layout is incomplete") from None
+    found = "sha256:" + hashlib.sha256(data).hexdigest()
+    if found != descriptor.digest or len(data) != descriptor.size:
+        raise OciBuildError(
+            f"{path}: {what} blob does not match its digest (expected {descriptor.digest}, {descriptor.size} bytes; "
+            f"found {found}, {len(data)} bytes): the layout is corrupt, rebuild it"
+        )
+    try:
+        value = json.loads(data)
+    except ValueError as e:
+        raise OciBuildError(f"{path}: {what} blob is not JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise OciBuildError(f"{path}: {what} blob must be a JSON object")
+    return value
+
+
+def _pick_entry(layout: Path, index: Dict[str, Any], tag: Optional[str]) -> Descriptor:
+    where = str(layout / INDEX_FILE)
+    entries = [Descriptor.from_json(m, where) for m in index.get("manifests") or []]
+    if tag is not None:
+        entries = [e for e in entries if e.annotation(REF_NAME) == tag]
+    if len(entries) != 1:
+        wanted = f"tagged {tag!r}" if tag is not None else "in all"
+        raise OciBuildError(f"{where}: expected exactly one image {wanted}, found {len(entries)}; name the tag")
+    return entries[0]
+
+
+def _load_image(layout: Path, descriptor: Descriptor, checked: Dict[str, LayerFacts]) -> LayoutImage:
+    manifest = _read_json_blob(layout, descriptor, "manifest")
+    where = str(blob_path(layout, descriptor.digest))
+    config_descriptor = Descriptor.from_json(manifest.get("config"), f"{where} config")
+    config = _read_json_blob(layout, config_descriptor, "config")
+    diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+    layer_descriptors = [Descriptor.from_json(d, f"{where} layers") for d in manifest.get("layers") or []]
+    if len(diff_ids) != len(layer_descriptors):
+        raise OciBuildError(
+            f"{where}: the manifest has {len(layer_descriptors)} layers but its config "
+            f"{config_descriptor.digest} lists {len(diff_ids)} diff_ids: the layout is corrupt"
+        )
+    layers = []
+    for layer, diff_id in zip(layer_descriptors, diff_ids):
+        if layer.digest not in checked:
+            facts = verify_layer(blob_path(layout, layer.digest), layer.media_type, layer.digest, layer.size, diff_id)
+            checked[layer.digest] = facts
+        layers.append(checked[layer.digest])
+    platform = Platform(
+        str(config.get("os") or ""), str(config.get("architecture") or ""), str(config.get("variant") or "")
+    )
+    if not platform.os or not platform.architecture:
+        if descriptor.platform is None:
+            raise OciBuildError(f"{where}: neither the config nor the index names the image's os/architecture")
+        platform = descriptor.platform
+    return LayoutImage(platform, descriptor.with_platform(platform), manifest, config_descriptor, config, tuple(layers))
+
+
+def load_layout(path: Path, tag: Optional[str] = None) -> OciLayout:
+    """Parse the layout at `path`: the image tagged `tag` (or the only one), every blob checked."""
+    path = Path(path)
+    layout_version = _read_json(path / OCI_LAYOUT_FILE, "oci-layout file")
+    if not isinstance(layout_version, dict) or layout_version.get("imageLayoutVersion") != "1.0.0":
+        raise OciBuildError(f"{path / OCI_LAYOUT_FILE}: not an OCI image layout version 1.0.0")
+    index = _read_json(path / INDEX_FILE, "index.json")
+    if not isinstance(index, dict):
+        raise OciBuildError(f"{path / INDEX_FILE}: must be a JSON object")
+    top = _pick_entry(path, index, tag)
+    checked: Dict[str, LayerFacts] = {}
+    if top.media_type in _MANIFEST_TYPES:
+        images = [_load_image(path, top, checked)]
+    elif top.media_type in _INDEX_TYPES:
+        image_index = _read_json_blob(path, top, "image index")
+        where = str(blob_path(path, top.digest))
+        images = [
+            _load_image(path, Descriptor.from_json(m, where), checked)
+            for m in image_index.get("manifests") or []
+            if m.get("mediaType") in _MANIFEST_TYPES
+        ]
+        if not images:
+            raise OciBuildError(f"{where}: the image index lists no image manifests")
+    else:
+        raise OciBuildError(f"{path / INDEX_FILE}: unsupported media type {top.media_type!r} for {top.digest}")
+    images.sort(key=lambda i: i.platform)
+    return OciLayout(path, top, tuple(images))
+
+
+class LayoutWriter:
+    """Writes a new layout under `root`: blobs by content, then `oci-layout` and `index.json`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+
+    def _write(self, path: Path, data: bytes) -> None:
+        write_bytes_atomically(str(path), data)
+
+    def add_bytes(self, media_type: str, data: bytes) -> Descriptor:
+        descriptor = Descriptor.of_bytes(media_type, data)
+        path = blob_path(self.root, descriptor.digest)
+        if not path.exists():
+            self._write(path, data)
+        return descriptor
+
+    def add_json(self, media_type: str, value: Any) -> Descriptor:
+        return self.add_bytes(media_type, canonical_json(value))
+
+    def add_file(self, source: Path, descriptor: Descriptor) -> None:
+        """Copy a blob whose digest the caller has already verified, byte for byte."""
+        path = blob_path(self.root, descriptor.digest)
+        if path.exists():
+            return
+        with open(source, "rb") as src, atomic_output(str(path)) as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+
+    def finish(self, entries: Sequence[Descriptor]) -> None:
+        self._write(self.root / OCI_LAYOUT_FILE, canonical_json(OCI_LAYOUT_CONTENT))
+        self._write(self.root / INDEX_FILE, layout_index(entries))
+
+
+def layout_index(entries: Sequence[Descriptor]) -> bytes:
+    """The bytes of a layout's index.json listing `entries`."""
+    return canonical_json({"schemaVersion": 2, "mediaType": INDEX, "manifests": [e.to_json() for e in entries]})
+
+
+def layout_files(root: Path) -> List[str]:
+    """The layout's files, relative and sorted: what an oci-archive holds."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())

@@ -1,0 +1,74 @@
+"""Platforms: the one table mapping Alpine architecture names to OCI os/architecture/variant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Tuple
+
+from ocibuild.errors import OciBuildError
+
+
+@dataclass(frozen=True, order=True)
+class Platform:
+    os: str
+    architecture: str
+    variant: str = ""  # "" when the architecture has none
+
+    def __str__(self) -> str:
+        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
+
+    def to_json(self) -> Dict[str, str]:
+        out = {"os": self.os, "architecture": self.architecture}
+        if self.variant:
+            out["variant"] = self.variant
+        return out
+
+    @classmethod
+    def from_json(cls, value: Any, where: str) -> "Platform":
+        if not isinstance(value, dict) or not isinstance(value.get("os"), str) or not isinstance(
+            value.get("architecture"), str
+        ):
+            raise OciBuildError(f"{where}: a platform needs string `os` and `architecture`, got {value!r}")
+        return cls(value["os"], value["architecture"], str(value.get("variant") or ""))
+
+
+# Alpine (apk) architecture name -> OCI platform. The only place this mapping lives.
+ALPINE_PLATFORMS: Dict[str, Platform] = {
+    "x86_64": Platform("linux", "amd64"),
+    "aarch64": Platform("linux", "arm64", "v8"),
+    "armv7": Platform("linux", "arm", "v7"),
+    "armhf": Platform("linux", "arm", "v6"),
+    "x86": Platform("linux", "386"),
+    "ppc64le": Platform("linux", "ppc64le"),
+    "s390x": Platform("linux", "s390x"),
+    "riscv64": Platform("linux", "riscv64"),
+    "loongarch64": Platform("linux", "loong64"),
+}
+
+
+def platform_for_alpine_arch(arch: str, where: str = "architecture") -> Platform:
+    try:
+        return ALPINE_PLATFORMS[arch]
+    except KeyError:
+        raise OciBuildError(
+            f"{where}: unknown Alpine architecture {arch!r}; use one of {', '.join(sorted(ALPINE_PLATFORMS))}"
+        ) from None
+
+
+def alpine_arch_for_platform(platform: Platform) -> Optional[str]:
+    """The Alpine name of a platform, or None for platforms Alpine does not build."""
+    for arch, candidate in ALPINE_PLATFORMS.items():
+        if same_platform(candidate, platform):
+            return arch
+    return None
+
+
+def same_platform(a: Platform, b: Platform) -> bool:
+    """Equal, treating arm64 with no variant as arm64/v8 (the only arm64 variant in use)."""
+    return _normalized(a) == _normalized(b)
+
+
+def _normalized(p: Platform) -> Tuple[str, str, str]:
+    if p.architecture == "arm64" and not p.variant:
+        return (p.os, p.architecture, "v8")
+    return (p.os, p.architecture, p.variant)

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from ocibuild.apk.spec import ImageContentsSpec, load_spec, spec_checksum
+from ocibuild.errors import OciBuildError
+
+GOOD = """\
+contents:
+  repositories:
+    - https://dl-cdn.alpinelinux.org/alpine/v3.19/main/
+  keyring:
+    - https://alpinelinux.org/keys/alpine-devel@lists.alpinelinux.org-6165ee59.rsa.pub
+    - keys/local.rsa.pub
+  packages: [alpine-baselayout-data, ca-certificates-bundle, "tzdata>=2023c"]
+archs: [x86_64, arm64]
+"""
+
+
+def test_valid_spec() -> None:
+    spec = load_spec(GOOD, "images/static/apko.yaml")
+    assert spec == ImageContentsSpec(
+        repositories=("https://dl-cdn.alpinelinux.org/alpine/v3.19/main",),
+        keyring=(
+            "https://alpinelinux.org/keys/alpine-devel@lists.alpinelinux.org-6165ee59.rsa.pub",
+            "keys/local.rsa.pub",
+        ),
+        packages=("alpine-baselayout-data", "ca-certificates-bundle", "tzdata>=2023c"),
+        archs=("x86_64", "aarch64"),
+    )
+
+
+def test_spec_checksum_is_sha256_of_the_bytes() -> None:
+    assert spec_checksum(GOOD.encode()) == "sha256-" + hashlib.sha256(GOOD.encode()).hexdigest()
+    assert spec_checksum(GOOD.encode()) != spec_checksum(GOOD.encode() + b"\n")
+
+
+def test_malformed_yaml_names_file_and_line() -> None:
+    text = "contents:\n  packages: [a, b\narchs: [x86_64]\n"
+    with pytest.raises(OciBuildError) as e:
+        load_spec(text, "img/apko.yaml")
+    msg = str(e.value)
+    assert msg.startswith("img/apko.yaml: malformed YAML at line 3")
+    assert "\n" not in msg
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        (GOOD + "entrypoint: {command: /bin/sh}\n", "'entrypoint'"),
+        (GOOD.replace("  packages:", "  pakages:"), "contents.'pakages'"),
+    ],
+)
+def test_unknown_keys_are_errors(text: str, key: str) -> None:
+    with pytest.raises(OciBuildError, match=f"img.yaml: unknown key {key}"):
+        load_spec(text, "img.yaml")
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("- a\n- b\n", "expected a mapping"),
+        ("archs: [x86_64]\n", "'contents' is required"),
+        (GOOD.replace("archs: [x86_64, arm64]", "archs: [mips]"), "unknown architecture 'mips'"),
+        (GOOD.replace("archs: [x86_64, arm64]", "archs: [x86_64, amd64]"), "archs lists x86_64 more than once"),
+        (GOOD.replace("archs: [x86_64, arm64]", ""), "archs is required"),
+        (GOOD.replace('"tzdata>=2023c"', "tzdata, tzdata"), "lists tzdata more than once"),
+        (GOOD.replace('"tzdata>=2023c"', "3"), "contents.packages must be a list of non-empty strings"),
+        (GOOD.replace("https://dl-cdn.alpinelinux.org/alpine/v3.19/main/", "\"@local /tmp/repo\""), "must be a URL"),
+        (GOOD.replace("[alpine-baselayout-data, ca-certificates-bundle, \"tzdata>=2023c\"]", "[]"), "must not be empty"),
+    ],
+)
+def test_invalid_specs(text: str, fragment: str) -> None:
+    with pytest.raises(OciBuildError, match="^x.yaml: ") as e:
+        load_spec(text, "x.yaml")
+    assert fragment in str(e.value)
