@@ -8,7 +8,6 @@ import io
 import tarfile
 
 import pytest
-
 from ocibuild.apk.archive import read_apk, split_gzip_members
 from ocibuild.errors import OciBuildError
 from testutil.apkbuild import TEST_KEY, build_apk, build_index, reg_file
@@ -64,7 +63,7 @@ def test_real_files_split_into_members_that_decompress_alone():
             assert len(ranges) == expected_count, path
             # Each member is one complete gzip stream on its own.
             for start, end in ranges:
-                assert data[start:start + 2] == b"\x1f\x8b"
+                assert data[start : start + 2] == b"\x1f\x8b"
                 gzip.decompress(data[start:end])
 
 
@@ -104,7 +103,11 @@ def test_read_real_package_members():
     assert sorted(files) == [".PKGINFO", ".post-install", ".post-upgrade", ".trigger"]
     assert b"pkgname = busybox\n" in files[".PKGINFO"]
     # The data member is what .PKGINFO's datahash covers.
-    datahash = [l.split(" = ")[1] for l in files[".PKGINFO"].decode().splitlines() if l.startswith("datahash")]
+    datahash = [
+        line.split(" = ")[1]
+        for line in files[".PKGINFO"].decode().splitlines()
+        if line.startswith("datahash")
+    ]
     assert hashlib.sha256(apk.data_member).hexdigest() == datahash[0]
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(apk.data_member))) as tar:
         assert "bin/busybox" in tar.getnames()

@@ -10,7 +10,6 @@ import re
 import tarfile
 
 import pytest
-
 from ocibuild.apk.checksums import q1_checksum, sha256_hex, verify_package
 from ocibuild.apk.signing import Keyring
 from ocibuild.errors import OciBuildError
@@ -52,8 +51,14 @@ def test_every_real_package_verifies_against_its_index_entry(alpine_keys, repo):
     assert len(entries) in (100, 65)
     for filename, checksum, size in entries:
         data = (folder / filename).read_bytes()
-        archive, info = verify_package(data, origin=filename, keyring=alpine_keys, expected_checksum=checksum,
-                                       expected_sha256=hashlib.sha256(data).hexdigest(), expected_size=size)
+        archive, info = verify_package(
+            data,
+            origin=filename,
+            keyring=alpine_keys,
+            expected_checksum=checksum,
+            expected_sha256=hashlib.sha256(data).hexdigest(),
+            expected_size=size,
+        )
         assert f"{info.pkgname}-{info.pkgver}.apk" == filename
         assert info.datahash == hashlib.sha256(package_parts(data)["data"]).hexdigest()
         assert archive.origin == filename
@@ -67,28 +72,59 @@ def _real(name="tzdata-2023d-r0.apk"):
 def test_truncated_package(alpine_keys):
     data, q1 = _real()
     short = data[:-100]
-    with pytest.raises(OciBuildError, match=r"^tzdata-2023d-r0\.apk: size is \d+ bytes, expected \d+.*generate-lockfiles"):
-        verify_package(short, origin="tzdata-2023d-r0.apk", keyring=alpine_keys, expected_checksum=q1,
-                       expected_sha256=None, expected_size=len(data))
+    with pytest.raises(
+        OciBuildError, match=r"^tzdata-2023d-r0\.apk: size is \d+ bytes, expected \d+.*generate-lockfiles"
+    ):
+        verify_package(
+            short,
+            origin="tzdata-2023d-r0.apk",
+            keyring=alpine_keys,
+            expected_checksum=q1,
+            expected_sha256=None,
+            expected_size=len(data),
+        )
     with pytest.raises(OciBuildError, match=r"^tzdata-2023d-r0\.apk: truncated"):
-        verify_package(short, origin="tzdata-2023d-r0.apk", keyring=alpine_keys, expected_checksum=q1,
-                       expected_sha256=None, expected_size=None)
+        verify_package(
+            short,
+            origin="tzdata-2023d-r0.apk",
+            keyring=alpine_keys,
+            expected_checksum=q1,
+            expected_sha256=None,
+            expected_size=None,
+        )
 
 
 def test_sha256_mismatch(alpine_keys):
     data, q1 = _real()
-    with pytest.raises(OciBuildError, match=r"^https://mirror/tzdata\.apk: sha256 is [0-9a-f]{64}, expected 0{64}") as e:
-        verify_package(data, origin="https://mirror/tzdata.apk", keyring=alpine_keys, expected_checksum=q1,
-                       expected_sha256="0" * 64, expected_size=len(data))
+    with pytest.raises(
+        OciBuildError, match=r"^https://mirror/tzdata\.apk: sha256 is [0-9a-f]{64}, expected 0{64}"
+    ) as e:
+        verify_package(
+            data,
+            origin="https://mirror/tzdata.apk",
+            keyring=alpine_keys,
+            expected_checksum=q1,
+            expected_sha256="0" * 64,
+            expected_size=len(data),
+        )
     assert "\n" not in str(e.value)
 
 
 def test_q1_mismatch_is_a_different_build(alpine_keys):
     data, _ = _real()
     _, other_q1 = _real("musl-1.2.4_git20230717-r4.apk")
-    with pytest.raises(OciBuildError, match=rf"^t\.apk: checksum \(Q1 of the control data\) is Q1\S+, expected {re.escape(other_q1)}"):
-        verify_package(data, origin="t.apk", keyring=alpine_keys, expected_checksum=other_q1, expected_sha256=None,
-                       expected_size=None)
+    with pytest.raises(
+        OciBuildError,
+        match=rf"^t\.apk: checksum \(Q1 of the control data\) is Q1\S+, expected {re.escape(other_q1)}",
+    ):
+        verify_package(
+            data,
+            origin="t.apk",
+            keyring=alpine_keys,
+            expected_checksum=other_q1,
+            expected_sha256=None,
+            expected_size=None,
+        )
 
 
 def test_tampered_data_member_fails_datahash(alpine_keys):
@@ -96,11 +132,19 @@ def test_tampered_data_member_fails_datahash(alpine_keys):
     parts = package_parts(data)
     tar_bytes = bytearray(gzip.decompress(parts["data"]))
     i = tar_bytes.index(b"BusyBox v")
-    tar_bytes[i:i + 9] = b"EvilBox v"
+    tar_bytes[i : i + 9] = b"EvilBox v"
     tampered = parts["signature"] + parts["control"] + gzip.compress(bytes(tar_bytes), mtime=0)
-    with pytest.raises(OciBuildError, match=r"^busybox\.apk: data member sha256 is [0-9a-f]{64} but \.PKGINFO datahash"):
-        verify_package(tampered, origin="busybox.apk", keyring=alpine_keys, expected_checksum=q1,
-                       expected_sha256=None, expected_size=None)
+    with pytest.raises(
+        OciBuildError, match=r"^busybox\.apk: data member sha256 is [0-9a-f]{64} but \.PKGINFO datahash"
+    ):
+        verify_package(
+            tampered,
+            origin="busybox.apk",
+            keyring=alpine_keys,
+            expected_checksum=q1,
+            expected_sha256=None,
+            expected_size=None,
+        )
 
 
 def test_tampered_control_member_fails_signature(alpine_keys):
@@ -109,18 +153,38 @@ def test_tampered_control_member_fails_signature(alpine_keys):
     control = gzip.decompress(parts["control"]).replace(b"pkgdesc = ", b"pkgdesc = X")
     tampered = parts["signature"] + gzip.compress(control, mtime=0) + parts["data"]
     with pytest.raises(OciBuildError, match=r"^tzdata\.apk: signature by .* does not match"):
-        verify_package(tampered, origin="tzdata.apk", keyring=alpine_keys, expected_checksum=q1,
-                       expected_sha256=None, expected_size=None)
+        verify_package(
+            tampered,
+            origin="tzdata.apk",
+            keyring=alpine_keys,
+            expected_checksum=q1,
+            expected_sha256=None,
+            expected_size=None,
+        )
 
 
 def test_fixture_packages(alpine_keys, test_keys):
-    apk = build_apk("hello", "1.0-r0", files=[reg_file("usr/bin/hello", b"hello\n", mode=0o755)],
-                    scripts={"post-install": b"#!/bin/sh\necho hi\n"})
-    assert apk == build_apk("hello", "1.0-r0", files=[reg_file("usr/bin/hello", b"hello\n", mode=0o755)],
-                            scripts={".post-install": b"#!/bin/sh\necho hi\n"})  # deterministic
+    apk = build_apk(
+        "hello",
+        "1.0-r0",
+        files=[reg_file("usr/bin/hello", b"hello\n", mode=0o755)],
+        scripts={"post-install": b"#!/bin/sh\necho hi\n"},
+    )
+    assert apk == build_apk(
+        "hello",
+        "1.0-r0",
+        files=[reg_file("usr/bin/hello", b"hello\n", mode=0o755)],
+        scripts={".post-install": b"#!/bin/sh\necho hi\n"},
+    )  # deterministic
     q1 = q1_checksum(package_parts(apk)["control"])
-    archive, info = verify_package(apk, origin="hello.apk", keyring=test_keys, expected_checksum=q1,
-                                   expected_sha256=sha256_hex(apk), expected_size=len(apk))
+    archive, info = verify_package(
+        apk,
+        origin="hello.apk",
+        keyring=test_keys,
+        expected_checksum=q1,
+        expected_sha256=sha256_hex(apk),
+        expected_size=len(apk),
+    )
     assert (info.pkgname, info.pkgver) == ("hello", "1.0-r0")
     assert archive.control_files[".post-install"] == b"#!/bin/sh\necho hi\n"
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(archive.data_member))) as tar:
@@ -128,29 +192,55 @@ def test_fixture_packages(alpine_keys, test_keys):
         assert member.pax_headers["APK-TOOLS.checksum.SHA1"] == hashlib.sha1(b"hello\n").hexdigest()
         assert tar.getnames() == ["usr", "usr/bin", "usr/bin/hello"]
     for keyring in (alpine_keys, Keyring.from_pems(keyring_pems(OTHER_KEY))):
-        with pytest.raises(OciBuildError, match=r"^hello\.apk: signed by test@example\.com-0000\.rsa\.pub, which is not"):
-            verify_package(apk, origin="hello.apk", keyring=keyring, expected_checksum=q1, expected_sha256=None,
-                           expected_size=None)
+        with pytest.raises(
+            OciBuildError, match=r"^hello\.apk: signed by test@example\.com-0000\.rsa\.pub, which is not"
+        ):
+            verify_package(
+                apk,
+                origin="hello.apk",
+                keyring=keyring,
+                expected_checksum=q1,
+                expected_sha256=None,
+                expected_size=None,
+            )
 
 
 def test_signed_package_with_wrong_datahash(test_keys):
     apk = build_apk("liar", "1-r0", files=[reg_file("x", b"x")], datahash="ab" * 32)
     q1 = q1_checksum(package_parts(apk)["control"])
     with pytest.raises(OciBuildError, match=r"^liar\.apk: data member sha256 .* datahash says (ab){32}"):
-        verify_package(apk, origin="liar.apk", keyring=test_keys, expected_checksum=q1, expected_sha256=None,
-                       expected_size=None)
+        verify_package(
+            apk,
+            origin="liar.apk",
+            keyring=test_keys,
+            expected_checksum=q1,
+            expected_sha256=None,
+            expected_size=None,
+        )
 
 
 def test_unsigned_package_and_index_are_refused(test_keys):
     apk = build_apk("u", "1-r0", key=None)
     with pytest.raises(OciBuildError, match=r"^u\.apk: unsigned"):
-        verify_package(apk, origin="u.apk", keyring=test_keys, expected_checksum=q1_checksum(apk), expected_sha256=None,
-                       expected_size=None)
+        verify_package(
+            apk,
+            origin="u.apk",
+            keyring=test_keys,
+            expected_checksum=q1_checksum(apk),
+            expected_sha256=None,
+            expected_size=None,
+        )
 
 
 def test_malformed_pkginfo_in_a_signed_package(test_keys):
     apk = build_apk("bad", "1-r0", extra_pkginfo=[("size", "lots")])
     q1 = q1_checksum(package_parts(apk)["control"])
     with pytest.raises(OciBuildError, match=r"^bad\.apk: \.PKGINFO line \d+: size must be an integer"):
-        verify_package(apk, origin="bad.apk", keyring=test_keys, expected_checksum=q1, expected_sha256=None,
-                       expected_size=None)
+        verify_package(
+            apk,
+            origin="bad.apk",
+            keyring=test_keys,
+            expected_checksum=q1,
+            expected_sha256=None,
+            expected_size=None,
+        )

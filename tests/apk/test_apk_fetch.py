@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-
 from ocibuild.apk.fetch import Fetcher, Mirrors, file_url
 from ocibuild.errors import OciBuildError
 
@@ -17,11 +16,16 @@ UPSTREAM = "https://dl-cdn.example.org/alpine/"
 
 
 def test_candidates_use_longest_prefix_in_order() -> None:
-    mirrors = Mirrors({
-        "https://a.example/": ["file:///m1/", "https://a.example/"],
-        "https://a.example/keys/": ["file:///keys/"],
-    })
-    assert mirrors.candidates("https://a.example/x/y.apk") == ["file:///m1/x/y.apk", "https://a.example/x/y.apk"]
+    mirrors = Mirrors(
+        {
+            "https://a.example/": ["file:///m1/", "https://a.example/"],
+            "https://a.example/keys/": ["file:///keys/"],
+        }
+    )
+    assert mirrors.candidates("https://a.example/x/y.apk") == [
+        "file:///m1/x/y.apk",
+        "https://a.example/x/y.apk",
+    ]
     assert mirrors.candidates("https://a.example/keys/k.pub") == ["file:///keys/k.pub"]
     assert mirrors.candidates("https://b.example/z") == ["https://b.example/z"]
 
@@ -148,7 +152,9 @@ def test_http_500_beyond_retries_fails_naming_the_url(tmp_path: Path) -> None:
     with _serve(tmp_path) as base:
         _Handler.fail_first = {"/a.apk": 5}
         fetcher = Fetcher(Mirrors({UPSTREAM: [base]}), timeout=5, retries=2, backoff=0)
-        with pytest.raises(OciBuildError, match=rf"cannot fetch {UPSTREAM}a.apk: tried {base}a.apk: HTTP 500 \(after 2"):
+        with pytest.raises(
+            OciBuildError, match=rf"cannot fetch {UPSTREAM}a.apk: tried {base}a.apk: HTTP 500 \(after 2"
+        ):
             fetcher.fetch(UPSTREAM + "a.apk")
         assert _Handler.hits["/a.apk"] == 2
 

@@ -6,11 +6,18 @@ import base64
 import hashlib
 
 import pytest
-
 from ocibuild.apk.index import IndexEntry, load_index, parse_apkindex
 from ocibuild.apk.signing import Keyring
 from ocibuild.errors import OciBuildError
-from testutil.apkbuild import (OTHER_KEY, TEST_KEY, build_apk, build_index, keyring_pems, package_parts, reg_file)
+from testutil.apkbuild import (
+    OTHER_KEY,
+    TEST_KEY,
+    build_apk,
+    build_index,
+    keyring_pems,
+    package_parts,
+    reg_file,
+)
 from testutil.paths import apk_mirror
 
 REPOS = {
@@ -61,8 +68,15 @@ def test_known_real_entries(alpine_keys):
 
 def test_fixture_index_round_trip_and_keys(alpine_keys):
     apks = [
-        build_apk("hello", "1.0-r0", files=[reg_file("usr/bin/hello", b"hi")], depends=["so:libc.musl-x86_64.so.1"],
-                  provides=["cmd:hello=1.0-r0"], install_if=["a", "b=1"], provider_priority=5),
+        build_apk(
+            "hello",
+            "1.0-r0",
+            files=[reg_file("usr/bin/hello", b"hi")],
+            depends=["so:libc.musl-x86_64.so.1"],
+            provides=["cmd:hello=1.0-r0"],
+            install_if=["a", "b=1"],
+            provider_priority=5,
+        ),
         build_apk("lib", "2.3_p1-r2", arch="noarch", description="a library"),
     ]
     data = build_index(apks, description="fixture repo")
@@ -72,11 +86,16 @@ def test_fixture_index_round_trip_and_keys(alpine_keys):
     hello, lib = index.entries
     assert hello.filename == "hello-1.0-r0.apk" and lib.filename == "lib-2.3_p1-r2.apk"
     assert hello.size == len(apks[0])
-    assert hello.checksum == "Q1" + base64.b64encode(hashlib.sha1(package_parts(apks[0])["control"]).digest()).decode()
+    assert (
+        hello.checksum
+        == "Q1" + base64.b64encode(hashlib.sha1(package_parts(apks[0])["control"]).digest()).decode()
+    )
     assert hello.depends == ("so:libc.musl-x86_64.so.1",) and hello.provides == ("cmd:hello=1.0-r0",)
     assert hello.install_if == ("a", "b=1") and hello.provider_priority == 5
     assert lib.architecture == "noarch" and lib.description == "a library"
-    with pytest.raises(OciBuildError, match=r"^fixture/APKINDEX\.tar\.gz: signed by test@example\.com.*not in the keyring"):
+    with pytest.raises(
+        OciBuildError, match=r"^fixture/APKINDEX\.tar\.gz: signed by test@example\.com.*not in the keyring"
+    ):
         load_index(data, alpine_keys, "fixture/APKINDEX.tar.gz")
     with pytest.raises(OciBuildError, match="not in the keyring"):
         load_index(data, Keyring.from_pems(keyring_pems(OTHER_KEY)), "fixture/APKINDEX.tar.gz")
@@ -105,10 +124,20 @@ GOOD_BLOCK = "C:Q1abc=\nP:a\nV:1.0-r0\nA:x86_64\nS:10\nI:4096\nt:1\nD:b c>=1\n"
 
 
 def test_parse_apkindex_blocks_and_unknown_fields():
-    text = GOOD_BLOCK + "Z:future field\n\n" + GOOD_BLOCK.replace("P:a", "P:b") + "r:old-b\nq:3"  # no final newline
+    text = (
+        GOOD_BLOCK + "Z:future field\n\n" + GOOD_BLOCK.replace("P:a", "P:b") + "r:old-b\nq:3"
+    )  # no final newline
     a, b = parse_apkindex(text, "APKINDEX")
-    assert a == IndexEntry(name="a", version="1.0-r0", architecture="x86_64", size=10, installed_size=4096,
-                           checksum="Q1abc=", depends=("b", "c>=1"), build_time=1)
+    assert a == IndexEntry(
+        name="a",
+        version="1.0-r0",
+        architecture="x86_64",
+        size=10,
+        installed_size=4096,
+        checksum="Q1abc=",
+        depends=("b", "c>=1"),
+        build_time=1,
+    )
     assert b.name == "b" and b.replaces == ("old-b",) and b.replaces_priority == 3
     assert parse_apkindex("", "APKINDEX") == [] and parse_apkindex("\n\n", "APKINDEX") == []
 
@@ -120,8 +149,14 @@ def test_parse_apkindex_blocks_and_unknown_fields():
         (GOOD_BLOCK.replace("S:10", "S:ten"), r"APKINDEX line 5: S: must be an integer"),
         (GOOD_BLOCK.replace("P:a\n", ""), r"APKINDEX entry ending at line 8 has no P: field"),
         (GOOD_BLOCK.replace("C:Q1abc=\n", ""), r"APKINDEX entry ending at line 8 has no C: field"),
-        (GOOD_BLOCK.replace("V:1.0-r0", "V:1.0-rX"), r"APKINDEX line \d+: package a has invalid version '1.0-rX'"),
-        (GOOD_BLOCK.replace("C:Q1abc=", "C:deadbeef"), r"APKINDEX entry a-1.0-r0: unsupported checksum 'deadbeef'"),
+        (
+            GOOD_BLOCK.replace("V:1.0-r0", "V:1.0-rX"),
+            r"APKINDEX line \d+: package a has invalid version '1.0-rX'",
+        ),
+        (
+            GOOD_BLOCK.replace("C:Q1abc=", "C:deadbeef"),
+            r"APKINDEX entry a-1.0-r0: unsupported checksum 'deadbeef'",
+        ),
     ],
 )
 def test_malformed_apkindex(text, message):

@@ -10,16 +10,15 @@ from pathlib import Path
 from typing import List
 
 import pytest
-from testutil.apk_oracle import expected_install_order, read_apkindex
-from testutil.apkbuild import OTHER_KEY, TEST_KEY, build_apk, split_members, write_keys, write_repository
-from testutil.paths import apk_mirror
-
 from ocibuild.apk.fetch import Fetcher, Mirrors, file_url
 from ocibuild.apk.locker import describe_changes, lock
 from ocibuild.apk.lockfile import dump_lockfile, load_lockfile
 from ocibuild.apk.spec import load_spec
 from ocibuild.cli import apk_lock
 from ocibuild.errors import OciBuildError
+from testutil.apk_oracle import expected_install_order, read_apkindex
+from testutil.apkbuild import OTHER_KEY, TEST_KEY, build_apk, split_members, write_keys, write_repository
+from testutil.paths import apk_mirror
 
 UPSTREAM = "https://dl-cdn.alpinelinux.org/alpine/"
 KEY_URL = "https://alpinelinux.org/keys/alpine-devel@lists.alpinelinux.org-6165ee59.rsa.pub"
@@ -49,8 +48,20 @@ def _lock_static(tmp_path: Path, mirror_root: Path = apk_mirror(), packages: Lis
     spec = tmp_path / "apko.yaml"
     spec.write_text(_static_spec(packages))
     out = tmp_path / "apko.lock.json"
-    assert apk_lock.main(["--spec", str(spec), "--name", "images/static/apko.yaml", "--output", str(out),
-                          *_mirror_flags(mirror_root)]) == 0
+    assert (
+        apk_lock.main(
+            [
+                "--spec",
+                str(spec),
+                "--name",
+                "images/static/apko.yaml",
+                "--output",
+                str(out),
+                *_mirror_flags(mirror_root),
+            ]
+        )
+        == 0
+    )
     return out.read_bytes()
 
 
@@ -69,14 +80,16 @@ def test_lock_real_mirror_static_set(tmp_path: Path) -> None:
         data = (MIRROR_DIR / p.filename).read_bytes()
         assert p.version == raw_index[p.name]["V"][0]
         assert p.url == f"{UPSTREAM}v3.19/main/x86_64/{p.name}-{p.version}.apk"  # upstream, not the mirror
-        assert p.sha256 == hashlib.sha256(data).hexdigest() and p.size == len(data) == int(raw_index[p.name]["S"][0])
+        assert p.sha256 == hashlib.sha256(data).hexdigest() and p.size == len(data) == int(
+            raw_index[p.name]["S"][0]
+        )
         assert p.checksum == raw_index[p.name]["C"][0]
         sig, control, payload = split_members(data)
         assert (p.signature.start, p.signature.end) == (0, len(sig))
         assert (p.control.start, p.control.end) == (len(sig), len(sig) + len(control))
         assert p.data.end == len(data)
         assert p.control.checksum == "sha1-" + base64.b64encode(hashlib.sha1(control).digest()).decode()
-        assert p.checksum == "Q1" + p.control.checksum[len("sha1-"):]
+        assert p.checksum == "Q1" + p.control.checksum[len("sha1-") :]
         assert p.signature.checksum == "sha1-" + base64.b64encode(hashlib.sha1(sig).digest()).decode()
         assert p.data.checksum == "sha256-" + base64.b64encode(hashlib.sha256(payload).digest()).decode()
         assert p.dependencies == tuple(raw_index[p.name].get("D", []))
@@ -104,7 +117,9 @@ def test_so_and_cmd_dependencies_locked(tmp_path: Path) -> None:
     text = _lock_static(tmp_path, packages=["busybox", "openssl", "apk-tools"]).decode()
     names = [p.name for p in load_lockfile(text, "x").packages]
     # ssl_client joins through its install_if "busybox=1.36.1-r15 libssl3", which the oracle does not model
-    assert names == expected_install_order(MIRROR_DIR / "APKINDEX.tar.gz", ["busybox", "openssl", "apk-tools", "ssl_client"])
+    assert names == expected_install_order(
+        MIRROR_DIR / "APKINDEX.tar.gz", ["busybox", "openssl", "apk-tools", "ssl_client"]
+    )
     assert names.index("ssl_client") > max(names.index("busybox"), names.index("libssl3"))
     assert {"musl", "libcrypto3", "libssl3", "zlib"} <= set(names)
 
@@ -115,10 +130,12 @@ def test_describe_changes(tmp_path: Path) -> None:
     old = dataclasses.replace(
         new,
         packages=tuple(
-            [dataclasses.replace(by_name["tzdata"], version="2023c-r0"),
-             dataclasses.replace(by_name["alpine-keys"], sha256="0" * 64),
-             dataclasses.replace(by_name["alpine-release"], version="3.19.2-r0"),
-             dataclasses.replace(by_name["tzdata"], name="gone")]
+            [
+                dataclasses.replace(by_name["tzdata"], version="2023c-r0"),
+                dataclasses.replace(by_name["alpine-keys"], sha256="0" * 64),
+                dataclasses.replace(by_name["alpine-release"], version="3.19.2-r0"),
+                dataclasses.replace(by_name["tzdata"], name="gone"),
+            ]
             + [p for p in new.packages if p.name not in ("tzdata", "alpine-keys", "alpine-release")]
         ),
     )
@@ -170,10 +187,16 @@ def fixture_repo(tmp_path: Path) -> Path:
 
 def _run(root: Path) -> int:
     project = root / "project"
-    return apk_lock.main([
-        "--spec", str(project / "apko.yaml"), "--output", str(project / "apko.lock.json"),
-        f"--mirror=https://repo.test/={file_url(str(root / 'mirror'))}", "--retries=1",
-    ])
+    return apk_lock.main(
+        [
+            "--spec",
+            str(project / "apko.yaml"),
+            "--output",
+            str(project / "apko.lock.json"),
+            f"--mirror=https://repo.test/={file_url(str(root / 'mirror'))}",
+            "--retries=1",
+        ]
+    )
 
 
 def test_fixture_repo_locks_with_local_key(fixture_repo: Path) -> None:
@@ -189,6 +212,7 @@ def _tamper_index(root: Path) -> None:
     sig, control = split_members(path.read_bytes())
     # a valid gzip member with different contents: the signature no longer matches
     import gzip
+
     path.write_bytes(sig + gzip.compress(gzip.decompress(control).replace(b"libgreet", b"libgreez"), mtime=0))
 
 
@@ -204,7 +228,9 @@ def _tamper_package(root: Path) -> None:
     repo = root / "mirror" / "main" / "x86_64"
     path = repo / "hello-1.0-r0.apk"
     sig, control, _ = split_members(path.read_bytes())
-    other = build_apk("hello", "1.0-r0", files=[("usr/bin/hello", HELLO.replace(b"hi", b"pwned"))], depends=["libgreet"])
+    other = build_apk(
+        "hello", "1.0-r0", files=[("usr/bin/hello", HELLO.replace(b"hi", b"pwned"))], depends=["libgreet"]
+    )
     path.write_bytes(sig + control + split_members(other)[2])
     write_repository(repo, [p.read_bytes() for p in sorted(repo.glob("*.apk"))])
 
@@ -217,17 +243,37 @@ def _truncate_package(root: Path) -> None:
 @pytest.mark.parametrize(
     "break_it, fragments",
     [
-        (lambda root: (root / "project" / "apko.yaml").write_text("contents: [\n"), ["apko.yaml: malformed YAML at line 2"]),
-        (lambda root: (root / "project" / "apko.yaml").write_text(
-            (root / "project" / "apko.yaml").read_text() + "accounts: {}\n"), ["apko.yaml: unknown key 'accounts'"]),
+        (
+            lambda root: (root / "project" / "apko.yaml").write_text("contents: [\n"),
+            ["apko.yaml: malformed YAML at line 2"],
+        ),
+        (
+            lambda root: (root / "project" / "apko.yaml").write_text(
+                (root / "project" / "apko.yaml").read_text() + "accounts: {}\n"
+            ),
+            ["apko.yaml: unknown key 'accounts'"],
+        ),
         (_tamper_index, ["APKINDEX.tar.gz"]),
         (_index_by_other_key, ["APKINDEX.tar.gz", OTHER_KEY.name]),
         (_tamper_package, ["hello-1.0-r0.apk", "datahash"]),
-        (_truncate_package, ["cannot fetch https://repo.test/main/x86_64/libgreet-2.0-r0.apk", "but expected"]),
-        (lambda root: (root / "project" / "keys" / TEST_KEY.name).unlink(), [f"keyring entry keys/{TEST_KEY.name}"]),
+        (
+            _truncate_package,
+            ["cannot fetch https://repo.test/main/x86_64/libgreet-2.0-r0.apk", "but expected"],
+        ),
+        (
+            lambda root: (root / "project" / "keys" / TEST_KEY.name).unlink(),
+            [f"keyring entry keys/{TEST_KEY.name}"],
+        ),
     ],
-    ids=["malformed-yaml", "unknown-key", "tampered-index", "unknown-signer", "tampered-package",
-         "truncated-download", "missing-key"],
+    ids=[
+        "malformed-yaml",
+        "unknown-key",
+        "tampered-index",
+        "unknown-signer",
+        "tampered-package",
+        "truncated-download",
+        "missing-key",
+    ],
 )
 def test_errors_leave_the_lockfile_untouched(fixture_repo: Path, break_it, fragments: List[str]) -> None:
     assert _run(fixture_repo) == 0
@@ -241,7 +287,11 @@ def test_errors_leave_the_lockfile_untouched(fixture_repo: Path, break_it, fragm
     for fragment in fragments:
         assert fragment in msg
     assert lock_path.read_bytes() == before
-    assert sorted(os.listdir(lock_path.parent)) == ["apko.lock.json", "apko.yaml", "keys"]  # no temp file left
+    assert sorted(os.listdir(lock_path.parent)) == [
+        "apko.lock.json",
+        "apko.yaml",
+        "keys",
+    ]  # no temp file left
 
 
 def test_error_through_python_m_is_one_line_and_exit_1(fixture_repo: Path) -> None:
@@ -249,7 +299,10 @@ def test_error_through_python_m_is_one_line_and_exit_1(fixture_repo: Path) -> No
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     result = subprocess.run(
         [sys.executable, "-m", "ocibuild", "apk-lock", "--spec", "apko.yaml", "--output", "apko.lock.json"],
-        cwd=fixture_repo / "project", env=env, capture_output=True, text=True,
+        cwd=fixture_repo / "project",
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 1
     assert result.stderr == "error: apko.yaml: unknown key 'foo'; allowed here: archs, contents\n"
@@ -261,5 +314,11 @@ def test_api_lock_matches_cli(fixture_repo: Path) -> None:
     project = fixture_repo / "project"
     spec_bytes = (project / "apko.yaml").read_bytes()
     fetcher = Fetcher(Mirrors({"https://repo.test/": [file_url(str(fixture_repo / "mirror"))]}))
-    result = lock(load_spec(spec_bytes.decode(), "apko.yaml"), spec_bytes, str(project / "apko.yaml"), fetcher, str(project))
+    result = lock(
+        load_spec(spec_bytes.decode(), "apko.yaml"),
+        spec_bytes,
+        str(project / "apko.yaml"),
+        fetcher,
+        str(project),
+    )
     assert dump_lockfile(result) == (project / "apko.lock.json").read_text()

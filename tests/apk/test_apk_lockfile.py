@@ -4,8 +4,6 @@ import copy
 import json
 
 import pytest
-from testutil.apkbuild import TEST_KEY
-
 from ocibuild.apk.lockfile import (
     LockedKey,
     LockedPackage,
@@ -16,6 +14,7 @@ from ocibuild.apk.lockfile import (
     load_lockfile,
 )
 from ocibuild.errors import OciBuildError
+from testutil.apkbuild import TEST_KEY
 
 
 def _pkg(name: str, arch: str, size: int = 3000) -> LockedPackage:
@@ -40,10 +39,16 @@ LOCK = Lockfile(
     spec_checksum="sha256-" + "0" * 64,
     keys=(LockedKey(TEST_KEY.name, "keys/" + TEST_KEY.name, TEST_KEY.public_pem),),
     repositories=(
-        LockedRepository("dl-cdn.alpinelinux.org/alpine/v3.19/main/x86_64",
-                         "https://dl-cdn.alpinelinux.org/alpine/v3.19/main/x86_64/APKINDEX.tar.gz", "x86_64"),
-        LockedRepository("dl-cdn.alpinelinux.org/alpine/v3.19/main/aarch64",
-                         "https://dl-cdn.alpinelinux.org/alpine/v3.19/main/aarch64/APKINDEX.tar.gz", "aarch64"),
+        LockedRepository(
+            "dl-cdn.alpinelinux.org/alpine/v3.19/main/x86_64",
+            "https://dl-cdn.alpinelinux.org/alpine/v3.19/main/x86_64/APKINDEX.tar.gz",
+            "x86_64",
+        ),
+        LockedRepository(
+            "dl-cdn.alpinelinux.org/alpine/v3.19/main/aarch64",
+            "https://dl-cdn.alpinelinux.org/alpine/v3.19/main/aarch64/APKINDEX.tar.gz",
+            "aarch64",
+        ),
     ),
     packages=(_pkg("musl", "x86_64"), _pkg("busybox", "x86_64"), _pkg("musl", "aarch64")),
 )
@@ -65,8 +70,20 @@ def test_apko_v1_layout() -> None:
     assert list(doc["contents"]) == ["keyring", "build_repositories", "repositories", "packages"]
     assert doc["contents"]["keyring"][0]["data"] == TEST_KEY.public_pem.decode()
     pkg = doc["contents"]["packages"][0]
-    assert list(pkg) == ["name", "url", "version", "architecture", "signature", "control", "data", "checksum",
-                         "sha256", "size", "replaces", "dependencies"]
+    assert list(pkg) == [
+        "name",
+        "url",
+        "version",
+        "architecture",
+        "signature",
+        "control",
+        "data",
+        "checksum",
+        "sha256",
+        "size",
+        "replaces",
+        "dependencies",
+    ]
     # HTTP-style inclusive ranges, as apko writes them
     assert pkg["signature"]["range"] == "bytes=0-599"
     assert pkg["control"]["range"] == "bytes=600-1099"
@@ -100,20 +117,34 @@ def _pkg0(doc):
         (lambda d: d.update(extra=1), "top level: unknown key 'extra'"),
         (lambda d: d["config"].pop("checksum"), "config: missing key 'checksum'"),
         (lambda d: d["config"].update(checksum="sha256-xyz"), "config.checksum: malformed value"),
-        (lambda d: _pkg0(d).update(size="3000"), "contents.packages[0].size: expected a non-negative integer"),
+        (
+            lambda d: _pkg0(d).update(size="3000"),
+            "contents.packages[0].size: expected a non-negative integer",
+        ),
         (lambda d: _pkg0(d).update(sha256="E" * 64), "contents.packages[0].sha256: malformed value"),
         (lambda d: _pkg0(d).update(checksum="sha1-abc"), "contents.packages[0].checksum: malformed value"),
         (lambda d: _pkg0(d)["data"].update(range="bytes=1100"), "contents.packages[0].data.range: malformed"),
-        (lambda d: _pkg0(d)["data"].update(checksum="md5-AAAA"), "contents.packages[0].data.checksum: malformed"),
+        (
+            lambda d: _pkg0(d)["data"].update(checksum="md5-AAAA"),
+            "contents.packages[0].data.checksum: malformed",
+        ),
         (lambda d: _pkg0(d).update(size=2999), "ranges of musl do not tile its 2999 bytes"),
         (lambda d: _pkg0(d).pop("dependencies"), "contents.packages[0]: missing key 'dependencies'"),
         (lambda d: _pkg0(d).update(replaces="x"), "contents.packages[0].replaces: expected a list"),
-        (lambda d: d["contents"]["keyring"][0].update(data="not a key"), "keyring[0].data: not a PEM public key"),
+        (
+            lambda d: d["contents"]["keyring"][0].update(data="not a key"),
+            "keyring[0].data: not a PEM public key",
+        ),
         (lambda d: d["contents"]["keyring"].append(d["contents"]["keyring"][0]), "a key name appears twice"),
         (lambda d: d["contents"]["packages"].append(copy.deepcopy(_pkg0(d))), "musl (x86_64) appears twice"),
-        (lambda d: d["contents"]["packages"].insert(1, d["contents"]["packages"].pop(2)),
-         "packages of x86_64 are not grouped together"),
-        (lambda d: d["contents"].update(build_repositories=[{"name": "x"}]), "build repositories are not supported"),
+        (
+            lambda d: d["contents"]["packages"].insert(1, d["contents"]["packages"].pop(2)),
+            "packages of x86_64 are not grouped together",
+        ),
+        (
+            lambda d: d["contents"].update(build_repositories=[{"name": "x"}]),
+            "build repositories are not supported",
+        ),
     ],
 )
 def test_strict_validation(edit, fragment: str) -> None:

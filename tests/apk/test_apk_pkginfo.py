@@ -7,7 +7,6 @@ import io
 import tarfile
 
 import pytest
-
 from ocibuild.apk.pkginfo import parse_pkginfo
 from ocibuild.errors import OciBuildError
 from testutil.apkbuild import build_apk, package_parts
@@ -38,7 +37,11 @@ def test_real_pkginfo_agrees_with_the_index(repo):
         # The index lists noarch packages under the repository's architecture.
         assert info.arch in (block["A"], "noarch")
         assert (info.size, info.builddate, info.origin, info.commit) == (
-            int(block["I"]), int(block["t"]), block["o"], block["c"])
+            int(block["I"]),
+            int(block["t"]),
+            block["o"],
+            block["c"],
+        )
         assert (info.license, info.url, info.pkgdesc) == (block["L"], block["U"], block["T"])
         assert info.maintainer == block.get("m", "")
         assert info.depends == tuple(block.get("D", "").split())
@@ -94,10 +97,23 @@ def test_malformed_pkginfo(text, message):
 
 
 def test_fixture_pkginfo_round_trip():
-    apk = build_apk("hello", "1.0-r0", arch="aarch64", depends=["musl", "so:libc.musl-aarch64.so.1"],
-                    provides=["cmd:hello=1.0-r0"], replaces=["hi"], install_if=["a", "b"], provider_priority=10)
+    apk = build_apk(
+        "hello",
+        "1.0-r0",
+        arch="aarch64",
+        depends=["musl", "so:libc.musl-aarch64.so.1"],
+        provides=["cmd:hello=1.0-r0"],
+        replaces=["hi"],
+        install_if=["a", "b"],
+        provider_priority=10,
+    )
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(package_parts(apk)["control"]))) as t:
         info = parse_pkginfo(t.extractfile(".PKGINFO").read().decode(), "hello.apk")
-    assert (info.pkgname, info.pkgver, info.arch, info.provider_priority) == ("hello", "1.0-r0", "aarch64", 10)
+    assert (info.pkgname, info.pkgver, info.arch, info.provider_priority) == (
+        "hello",
+        "1.0-r0",
+        "aarch64",
+        10,
+    )
     assert info.depends == ("musl", "so:libc.musl-aarch64.so.1")
     assert (info.provides, info.replaces, info.install_if) == (("cmd:hello=1.0-r0",), ("hi",), ("a", "b"))

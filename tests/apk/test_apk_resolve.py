@@ -3,14 +3,13 @@ from __future__ import annotations
 from typing import List, Sequence, Set
 
 import pytest
-from testutil.apk_oracle import expected_install_order
-from testutil.apkbuild import build_apk, build_index, keyring_pems
-from testutil.paths import apk_mirror
-
 from ocibuild.apk.index import ApkIndex, IndexEntry, load_index
 from ocibuild.apk.resolve import resolve
 from ocibuild.apk.signing import Keyring
 from ocibuild.errors import OciBuildError
+from testutil.apk_oracle import expected_install_order
+from testutil.apkbuild import build_apk, build_index, keyring_pems
+from testutil.paths import apk_mirror
 
 # ---- the real Alpine 3.19 x86_64 index ------------------------------------------------------------
 
@@ -58,12 +57,28 @@ def test_so_and_cmd_dependencies(alpine_index: ApkIndex, request_: List[str], mu
 def test_minirootfs_world(alpine_index: ApkIndex) -> None:
     """The world file of Alpine's 3.19 minirootfs resolves to its 15 installed packages (ssl_client
     joins through install_if "busybox libssl3"; /bin/sh through busybox-binsh)."""
-    got = resolve([alpine_index], ["alpine-baselayout", "alpine-keys", "apk-tools", "busybox", "libc-utils"], "x86_64")
-    assert sorted(_names(got)) == sorted([
-        "alpine-baselayout", "alpine-baselayout-data", "alpine-keys", "apk-tools", "busybox", "busybox-binsh",
-        "ca-certificates-bundle", "libc-utils", "libcrypto3", "libssl3", "musl", "musl-utils", "scanelf",
-        "ssl_client", "zlib",
-    ])
+    got = resolve(
+        [alpine_index], ["alpine-baselayout", "alpine-keys", "apk-tools", "busybox", "libc-utils"], "x86_64"
+    )
+    assert sorted(_names(got)) == sorted(
+        [
+            "alpine-baselayout",
+            "alpine-baselayout-data",
+            "alpine-keys",
+            "apk-tools",
+            "busybox",
+            "busybox-binsh",
+            "ca-certificates-bundle",
+            "libc-utils",
+            "libcrypto3",
+            "libssl3",
+            "musl",
+            "musl-utils",
+            "scanelf",
+            "ssl_client",
+            "zlib",
+        ]
+    )
     order = _names(got)
     assert order.index("busybox") < order.index("busybox-binsh") < order.index("alpine-baselayout")
     assert order.index("ssl_client") > max(order.index("busybox"), order.index("libssl3"))
@@ -78,7 +93,9 @@ def test_wrong_arch_finds_nothing(alpine_index: ApkIndex) -> None:
 
 
 def _index(*apks: bytes, arch: str = "x86_64") -> ApkIndex:
-    return load_index(build_index(list(apks)), Keyring.from_pems(keyring_pems()), f"test/{arch}/APKINDEX.tar.gz")
+    return load_index(
+        build_index(list(apks)), Keyring.from_pems(keyring_pems()), f"test/{arch}/APKINDEX.tar.gz"
+    )
 
 
 def _labels(entries: Sequence[IndexEntry]) -> List[str]:
@@ -87,12 +104,16 @@ def _labels(entries: Sequence[IndexEntry]) -> List[str]:
 
 def test_best_version_and_constraints() -> None:
     idx = _index(
-        build_apk("lib", "1.0-r0"), build_apk("lib", "1.10-r0"), build_apk("lib", "1.9_rc1-r0"),
+        build_apk("lib", "1.0-r0"),
+        build_apk("lib", "1.10-r0"),
+        build_apk("lib", "1.9_rc1-r0"),
         build_apk("lib", "2.0_alpha1-r0"),
         build_apk("app", "1.0-r0", depends=["lib<2"]),
     )
     assert _labels(resolve([idx], ["lib"], "x86_64")) == ["lib-2.0_alpha1-r0"]
-    assert _labels(resolve([idx], ["lib<1.9"], "x86_64")) == ["lib-1.9_rc1-r0"]  # a release candidate is older
+    assert _labels(resolve([idx], ["lib<1.9"], "x86_64")) == [
+        "lib-1.9_rc1-r0"
+    ]  # a release candidate is older
     assert _labels(resolve([idx], ["lib<1.5"], "x86_64")) == ["lib-1.0-r0"]
     assert _labels(resolve([idx], ["lib~1.9"], "x86_64")) == ["lib-1.9_rc1-r0"]
     assert _labels(resolve([idx], ["lib=1.10-r0"], "x86_64")) == ["lib-1.10-r0"]
@@ -107,14 +128,18 @@ def test_unsatisfiable_constraint_is_one_clear_line() -> None:
         resolve([idx], ["app"], "x86_64")
     msg = str(e.value)
     assert msg == "no package for x86_64 satisfies lib>=3 (required by app-1.0-r0); available: lib-1.0-r0"
-    with pytest.raises(OciBuildError, match=r"satisfies lib<1 \(required by the spec\); available: lib-1.0-r0"):
+    with pytest.raises(
+        OciBuildError, match=r"satisfies lib<1 \(required by the spec\); available: lib-1.0-r0"
+    ):
         resolve([idx], ["lib<1"], "x86_64")
 
 
 def test_constraints_from_two_packages_that_cannot_both_hold() -> None:
     idx = _index(
-        build_apk("lib", "1.0-r0"), build_apk("lib", "2.0-r0"),
-        build_apk("a", "1-r0", depends=["lib<2"]), build_apk("b", "1-r0", depends=["lib>=2"]),
+        build_apk("lib", "1.0-r0"),
+        build_apk("lib", "2.0-r0"),
+        build_apk("a", "1-r0", depends=["lib<2"]),
+        build_apk("b", "1-r0", depends=["lib>=2"]),
     )
     with pytest.raises(OciBuildError) as e:
         resolve([idx], ["a", "b"], "x86_64")
@@ -127,8 +152,10 @@ def test_unknown_package() -> None:
     idx = _index(build_apk("app", "1.0-r0", depends=["so:libmissing.so.1"]))
     with pytest.raises(OciBuildError) as e:
         resolve([idx], ["nosuch"], "x86_64")
-    assert str(e.value) == ("no package named or providing 'nosuch' for x86_64 (required by the spec); "
-                            "check the name and the spec's repositories")
+    assert str(e.value) == (
+        "no package named or providing 'nosuch' for x86_64 (required by the spec); "
+        "check the name and the spec's repositories"
+    )
     with pytest.raises(OciBuildError, match=r"'so:libmissing.so.1' for x86_64 \(required by app-1.0-r0\)"):
         resolve([idx], ["app"], "x86_64")
 
@@ -143,9 +170,17 @@ def test_provides_so_cmd_and_versioned_virtuals() -> None:
         build_apk("needs-old", "1-r0", depends=["old-name>=2"]),
     )
     # the highest provider_priority wins among providers of a virtual name
-    assert _labels(resolve([idx], ["tool"], "x86_64")) == ["bb-binsh-1.36-r0", "libfoo1-1.2-r0", "tool-1.0-r0"]
+    assert _labels(resolve([idx], ["tool"], "x86_64")) == [
+        "bb-binsh-1.36-r0",
+        "libfoo1-1.2-r0",
+        "tool-1.0-r0",
+    ]
     # an explicit request for a provider takes that one
-    assert _labels(resolve([idx], ["dash-binsh", "tool"], "x86_64")) == ["dash-binsh-0.5-r0", "libfoo1-1.2-r0", "tool-1.0-r0"]
+    assert _labels(resolve([idx], ["dash-binsh", "tool"], "x86_64")) == [
+        "dash-binsh-0.5-r0",
+        "libfoo1-1.2-r0",
+        "tool-1.0-r0",
+    ]
     # versioned provides satisfy versioned dependencies
     assert _labels(resolve([idx], ["needs-old"], "x86_64")) == ["new-name-2.0-r0", "needs-old-1-r0"]
     with pytest.raises(OciBuildError, match="satisfies cmd:sh>=1"):
@@ -160,11 +195,18 @@ def test_conflicts() -> None:
     )
     with pytest.raises(OciBuildError) as e:
         resolve([idx], ["foo", "bar"], "x86_64")
-    assert str(e.value) == ("bar-1.0-r0 conflicts with foo-1.0-r0 (required by the spec) for x86_64: !foo; "
-                            "drop one of them from the spec")
-    with pytest.raises(OciBuildError, match=r"bar-1.0-r0 conflicts with foo-1.0-r0 \(required by uses-foo-1.0-r0\) for x86_64"):
+    assert str(e.value) == (
+        "bar-1.0-r0 conflicts with foo-1.0-r0 (required by the spec) for x86_64: !foo; "
+        "drop one of them from the spec"
+    )
+    with pytest.raises(
+        OciBuildError,
+        match=r"bar-1.0-r0 conflicts with foo-1.0-r0 \(required by uses-foo-1.0-r0\) for x86_64",
+    ):
         resolve([idx], ["bar", "uses-foo"], "x86_64")
-    with pytest.raises(OciBuildError, match=r"the spec conflicts with foo-1.0-r0 \(required by uses-foo-1.0-r0\)"):
+    with pytest.raises(
+        OciBuildError, match=r"the spec conflicts with foo-1.0-r0 \(required by uses-foo-1.0-r0\)"
+    ):
         resolve([idx], ["!foo", "uses-foo"], "x86_64")
     assert _labels(resolve([idx], ["bar"], "x86_64")) == ["bar-1.0-r0"]
 
@@ -186,7 +228,11 @@ def test_install_if() -> None:
         build_apk("app-old-doc", "1.0-r0", install_if=["app<1"]),
     )
     assert _labels(resolve([idx], ["app"], "x86_64")) == ["app-1.0-r0"]
-    assert _labels(resolve([idx], ["docs", "app"], "x86_64")) == ["app-1.0-r0", "docs-1.0-r0", "app-doc-1.0-r0"]
+    assert _labels(resolve([idx], ["docs", "app"], "x86_64")) == [
+        "app-1.0-r0",
+        "docs-1.0-r0",
+        "app-doc-1.0-r0",
+    ]
 
 
 def test_noarch_and_other_arch_entries() -> None:
@@ -209,7 +255,11 @@ def test_first_repository_wins_for_the_same_build_and_order_is_stable() -> None:
 
 
 def test_dependency_cycle_is_broken_by_name() -> None:
-    idx = _index(build_apk("x", "1-r0", depends=["y"]), build_apk("y", "1-r0", depends=["x"]), build_apk("z", "1-r0", depends=["x"]))
+    idx = _index(
+        build_apk("x", "1-r0", depends=["y"]),
+        build_apk("y", "1-r0", depends=["x"]),
+        build_apk("z", "1-r0", depends=["x"]),
+    )
     assert _labels(resolve([idx], ["z"], "x86_64")) == ["x-1-r0", "y-1-r0", "z-1-r0"]
 
 

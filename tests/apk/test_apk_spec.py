@@ -3,7 +3,6 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-
 from ocibuild.apk.spec import ImageContentsSpec, load_spec, spec_checksum
 from ocibuild.errors import OciBuildError
 
@@ -64,12 +63,21 @@ def test_unknown_keys_are_errors(text: str, key: str) -> None:
         ("- a\n- b\n", "expected a mapping"),
         ("archs: [x86_64]\n", "'contents' is required"),
         (GOOD.replace("archs: [x86_64, arm64]", "archs: [mips]"), "unknown architecture 'mips'"),
-        (GOOD.replace("archs: [x86_64, arm64]", "archs: [x86_64, amd64]"), "archs lists x86_64 more than once"),
+        (
+            GOOD.replace("archs: [x86_64, arm64]", "archs: [x86_64, amd64]"),
+            "archs lists x86_64 more than once",
+        ),
         (GOOD.replace("archs: [x86_64, arm64]", ""), "archs is required"),
         (GOOD.replace('"tzdata>=2023c"', "tzdata, tzdata"), "lists tzdata more than once"),
         (GOOD.replace('"tzdata>=2023c"', "3"), "contents.packages must be a list of non-empty strings"),
-        (GOOD.replace("https://dl-cdn.alpinelinux.org/alpine/v3.19/main/", "\"@local /tmp/repo\""), "must be a URL"),
-        (GOOD.replace("[alpine-baselayout-data, ca-certificates-bundle, \"tzdata>=2023c\"]", "[]"), "must not be empty"),
+        (
+            GOOD.replace("https://dl-cdn.alpinelinux.org/alpine/v3.19/main/", '"@local /tmp/repo"'),
+            "must be a URL",
+        ),
+        (
+            GOOD.replace('[alpine-baselayout-data, ca-certificates-bundle, "tzdata>=2023c"]', "[]"),
+            "must not be empty",
+        ),
     ],
 )
 def test_invalid_specs(text: str, fragment: str) -> None:

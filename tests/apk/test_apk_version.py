@@ -6,9 +6,13 @@ import itertools
 import tarfile
 
 import pytest
-
-from ocibuild.apk.version import (Dependency, compare_versions, is_valid_version, parse_dependency,
-                                  version_sort_key)
+from ocibuild.apk.version import (
+    Dependency,
+    compare_versions,
+    is_valid_version,
+    parse_dependency,
+    version_sort_key,
+)
 from ocibuild.errors import OciBuildError
 from testutil.paths import apk_mirror
 
@@ -51,8 +55,12 @@ ORDERED_PAIRS = [
     ("1.1.1k-r0", "1.1.1l-r0"),
 ]
 
-EQUAL_PAIRS = [("1.0", "1.0"), ("1.0-r0", "1.0-r0"), ("1.2.4_git20230717-r4", "1.2.4_git20230717-r4"),
-               ("2023d-r0", "2023d-r0")]
+EQUAL_PAIRS = [
+    ("1.0", "1.0"),
+    ("1.0-r0", "1.0-r0"),
+    ("1.2.4_git20230717-r4", "1.2.4_git20230717-r4"),
+    ("2023d-r0", "2023d-r0"),
+]
 
 
 @pytest.mark.parametrize("small, large", ORDERED_PAIRS)
@@ -67,14 +75,45 @@ def test_equal_pairs(a, b):
     assert compare_versions(a, b) == 0
 
 
-@pytest.mark.parametrize("v", ["1.2.4_git20230717-r4", "2023d-r0", "6.4_p20231125-r0", "30_pre9-r1", "1.1.1k-r0",
-                               "1.0_alpha_beta2", "0", "20191231.3.1-r1", "1.2.3a_rc1-r0"])
+@pytest.mark.parametrize(
+    "v",
+    [
+        "1.2.4_git20230717-r4",
+        "2023d-r0",
+        "6.4_p20231125-r0",
+        "30_pre9-r1",
+        "1.1.1k-r0",
+        "1.0_alpha_beta2",
+        "0",
+        "20191231.3.1-r1",
+        "1.2.3a_rc1-r0",
+    ],
+)
 def test_valid_versions(v):
     assert is_valid_version(v)
 
 
-@pytest.mark.parametrize("v", ["", "a1", "1.0-", "1.0-r", "1.0-rc1", "1.0_foo", "1..0", "1.0.", "1.2.3ab", "1.2a3",
-                               "1.0-r1-r2", "1.0-r1_p1", "1.0 ", "1.0A", "v1.0", "1.0_p1a"])
+@pytest.mark.parametrize(
+    "v",
+    [
+        "",
+        "a1",
+        "1.0-",
+        "1.0-r",
+        "1.0-rc1",
+        "1.0_foo",
+        "1..0",
+        "1.0.",
+        "1.2.3ab",
+        "1.2a3",
+        "1.0-r1-r2",
+        "1.0-r1_p1",
+        "1.0 ",
+        "1.0A",
+        "v1.0",
+        "1.0_p1a",
+    ],
+)
 def test_invalid_versions(v):
     assert not is_valid_version(v)
 
@@ -99,14 +138,30 @@ def test_real_versions_are_valid_and_totally_ordered():
     for a, b in itertools.combinations(ordered, 2):  # transitive: sorted order agrees with every pair
         assert compare_versions(a, b) == -1
     # Spot checks against the numeric meaning of the leading components.
-    leading = [int(v.split(".")[0].split("_")[0].split("-")[0].rstrip("abcdefghijklmnopqrstuvwxyz")) for v in ordered]
+    leading = [
+        int(v.split(".")[0].split("_")[0].split("-")[0].rstrip("abcdefghijklmnopqrstuvwxyz")) for v in ordered
+    ]
     assert leading == sorted(leading)
 
 
 def test_revision_and_release_sort_like_apk_upgrade_would():
-    versions = ["1.36.1-r15", "1.36.1-r2", "1.36.1", "1.36.1_p1-r0", "1.36.1_rc1-r9", "1.36.0-r30", "1.36.10-r0"]
+    versions = [
+        "1.36.1-r15",
+        "1.36.1-r2",
+        "1.36.1",
+        "1.36.1_p1-r0",
+        "1.36.1_rc1-r9",
+        "1.36.0-r30",
+        "1.36.10-r0",
+    ]
     assert sorted(versions, key=version_sort_key) == [
-        "1.36.0-r30", "1.36.1_rc1-r9", "1.36.1", "1.36.1-r2", "1.36.1-r15", "1.36.1_p1-r0", "1.36.10-r0",
+        "1.36.0-r30",
+        "1.36.1_rc1-r9",
+        "1.36.1",
+        "1.36.1-r2",
+        "1.36.1-r15",
+        "1.36.1_p1-r0",
+        "1.36.10-r0",
     ]
 
 

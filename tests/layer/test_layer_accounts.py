@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from ocibuild.errors import OciBuildError
 from ocibuild.layer.accounts import load_accounts, merge_group, merge_passwd
 
@@ -31,15 +30,26 @@ def test_merge_appends_and_keeps_shipped_lines():
     group = merge_group(SHIPPED_GROUP, accounts.groups).decode()
     assert passwd.startswith(SHIPPED_PASSWD.decode())
     assert passwd.splitlines()[-1].split(":") == [
-        "nonroot", "x", "65532", "65532", "Account created by ocibuild", "/home/nonroot", "/bin/sh"
+        "nonroot",
+        "x",
+        "65532",
+        "65532",
+        "Account created by ocibuild",
+        "/home/nonroot",
+        "/bin/sh",
     ]
     assert group.startswith(SHIPPED_GROUP.decode())
     assert group.splitlines()[-1] == "nonroot:x:65532:nonroot"
 
 
 def test_merge_creates_missing_files_and_replaces_same_name():
-    users = load_accounts('{"users": [{"username": "nobody", "uid": 65534, "shell": "/bin/false"}]}', "a").users
-    assert merge_passwd(None, users) == b"nobody:x:65534:65534:Account created by ocibuild:/home/nobody:/bin/false\n"
+    users = load_accounts(
+        '{"users": [{"username": "nobody", "uid": 65534, "shell": "/bin/false"}]}', "a"
+    ).users
+    assert (
+        merge_passwd(None, users)
+        == b"nobody:x:65534:65534:Account created by ocibuild:/home/nobody:/bin/false\n"
+    )
     merged = merge_passwd(SHIPPED_PASSWD, users).decode().splitlines()
     assert len(merged) == 2 and merged[1].endswith(":/bin/false")
 

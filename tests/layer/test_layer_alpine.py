@@ -13,11 +13,17 @@ import zlib
 from pathlib import Path
 
 import pytest
-
 from ocibuild.errors import OciBuildError
 from ocibuild.layer.accounts import parse_accounts
 from ocibuild.layer.apk_layer import ApkLayerOptions, build_apk_layer
-from testutil.apk_layers import NONROOT, STATIC_SET, alpine_lock, alpine_packages_dir, layer_members, parse_installed
+from testutil.apk_layers import (
+    NONROOT,
+    STATIC_SET,
+    alpine_lock,
+    alpine_packages_dir,
+    layer_members,
+    parse_installed,
+)
 from testutil.apkbuild import package_parts
 
 WITH_BUSYBOX = STATIC_SET + ("busybox",)
@@ -30,13 +36,16 @@ def busybox_layer(tmp_path):
         arch="x86_64", accounts=parse_accounts(NONROOT, "accounts.json"), skip_scripts_of=("busybox",)
     )
     out = tmp_path / "layer.tar.gz"
-    descriptor = build_apk_layer(lock, str(alpine_packages_dir()), options, str(out), str(tmp_path / "layer.json"))
+    descriptor = build_apk_layer(
+        lock, str(alpine_packages_dir()), options, str(out), str(tmp_path / "layer.json")
+    )
     return lock, descriptor, out, tmp_path / "layer.json"
 
 
 def data_member_files(apk_path: Path):
     """The package's own data tar, read independently with tarfile: {name: member}."""
     data = package_parts(apk_path.read_bytes())["data"]
+    assert data is not None, f"{apk_path.name} has no data member"
     with tarfile.open(fileobj=io.BytesIO(zlib.decompress(data, 31)), mode="r:") as tar:
         return {m.name: m for m in tar.getmembers()}
 
@@ -47,7 +56,10 @@ def test_static_set_files_modes_and_owners(busybox_layer):
     member = {name: m for name, (m, _) in members.items()}
     content = {name: c for name, (_, c) in members.items()}
     assert b"-----BEGIN CERTIFICATE-----" in content["etc/ssl/certs/ca-certificates.crt"]
-    assert member["etc/ssl/cert.pem"].issym() and member["etc/ssl/cert.pem"].linkname == "certs/ca-certificates.crt"
+    assert (
+        member["etc/ssl/cert.pem"].issym()
+        and member["etc/ssl/cert.pem"].linkname == "certs/ca-certificates.crt"
+    )
     assert content["usr/share/zoneinfo/Europe/Paris"].startswith(b"TZif")
     assert any(m.islnk() for name, m in member.items() if name.startswith("usr/share/zoneinfo/"))
     assert content["etc/alpine-release"] == b"3.19.1\n"
@@ -76,7 +88,10 @@ def test_every_package_file_is_in_the_layer_with_its_metadata(busybox_layer):
             if name in ("etc/passwd", "etc/group", "tmp"):
                 continue
             assert (got.type if not got.islnk() else tarfile.REGTYPE, got.mode, got.uid, got.gid) == (
-                m.type if not m.islnk() else tarfile.REGTYPE, m.mode, m.uid, m.gid
+                m.type if not m.islnk() else tarfile.REGTYPE,
+                m.mode,
+                m.uid,
+                m.gid,
             ), name
 
 
@@ -133,7 +148,9 @@ def test_installed_db_block_of_busybox_matches_apk_format(busybox_layer):
     bin_dir = lines.index("F:bin")
     busybox = layer_members(out)["bin/busybox"][1]
     assert lines[bin_dir + 1 : bin_dir + 4] == [
-        "R:busybox", "a:0:0:755", "Z:Q1" + base64.b64encode(hashlib.sha1(busybox).digest()).decode()
+        "R:busybox",
+        "a:0:0:755",
+        "Z:Q1" + base64.b64encode(hashlib.sha1(busybox).digest()).decode(),
     ]
 
 
@@ -173,8 +190,12 @@ def test_standard_tools_accept_the_layer(busybox_layer, tmp_path):
 def test_busybox_scripts_must_be_acknowledged(tmp_path):
     lock = alpine_lock(WITH_BUSYBOX)
     with pytest.raises(OciBuildError) as e:
-        build_apk_layer(lock, str(alpine_packages_dir()), ApkLayerOptions(arch="x86_64"), str(tmp_path / "l.tar.gz"))
-    assert str(e.value).startswith("package busybox has install scripts (.post-install, .post-upgrade, .trigger)")
+        build_apk_layer(
+            lock, str(alpine_packages_dir()), ApkLayerOptions(arch="x86_64"), str(tmp_path / "l.tar.gz")
+        )
+    assert str(e.value).startswith(
+        "package busybox has install scripts (.post-install, .post-upgrade, .trigger)"
+    )
     assert "--skip-scripts-of busybox" in str(e.value)
     assert not (tmp_path / "l.tar.gz").exists()
 
@@ -182,5 +203,7 @@ def test_busybox_scripts_must_be_acknowledged(tmp_path):
 def test_mtime_is_source_date_epoch_when_given(tmp_path):
     lock = alpine_lock(STATIC_SET)
     out = tmp_path / "l.tar.gz"
-    build_apk_layer(lock, str(alpine_packages_dir()), ApkLayerOptions(arch="x86_64", source_date_epoch=0), str(out))
+    build_apk_layer(
+        lock, str(alpine_packages_dir()), ApkLayerOptions(arch="x86_64", source_date_epoch=0), str(out)
+    )
     assert {m.mtime for m, _ in layer_members(out).values()} == {0}

@@ -13,8 +13,18 @@ def run(tmp_path, lock, *extra):
     lockfile = tmp_path / "lock.json"
     lockfile.write_text(dump_lockfile(lock))
     args = [
-        "apk-layer", "--lockfile", str(lockfile), "--arch", "x86_64", "--packages-dir", str(alpine_packages_dir()),
-        "--output-layer", str(tmp_path / "layer.tar.gz"), "--output-descriptor", str(tmp_path / "layer.json"), *extra,
+        "apk-layer",
+        "--lockfile",
+        str(lockfile),
+        "--arch",
+        "x86_64",
+        "--packages-dir",
+        str(alpine_packages_dir()),
+        "--output-layer",
+        str(tmp_path / "layer.tar.gz"),
+        "--output-descriptor",
+        str(tmp_path / "layer.json"),
+        *extra,
     ]
     return main(args)
 
@@ -26,7 +36,10 @@ def installed_names(tmp_path):
 
 def test_subset_brings_its_dependencies_by_name(tmp_path, capsys):
     assert run(tmp_path, alpine_lock(STATIC_SET), "--package", "alpine-release") == 0
-    assert installed_names(tmp_path) == ["alpine-keys", "alpine-release"]  # alpine-release depends on alpine-keys
+    assert installed_names(tmp_path) == [
+        "alpine-keys",
+        "alpine-release",
+    ]  # alpine-release depends on alpine-keys
     members = layer_members(tmp_path / "layer.tar.gz")
     assert members["etc/apk/world"][1] == b"alpine-release\n"
     assert "usr/share/zoneinfo" not in members

@@ -11,10 +11,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from ocibuild.__main__ import main
 from ocibuild.errors import OciBuildError
 from ocibuild.layer.files_layer import FilesLayerOptions, files_layer_entries, parse_mode, parse_owner
+from testutil.tars import member_bytes
 
 
 def make_inputs(root: Path) -> list:
@@ -32,8 +32,16 @@ def build(tmp: Path, *extra: str) -> tuple:
     files = make_inputs(tmp / "in")
     out = tmp / "out"
     out.mkdir()
-    rc = main(["files-layer", "--destination=/usr/local/bin", f"--output-layer={out}/layer.tar.gz",
-               f"--output-descriptor={out}/layer.json", *extra, *files])
+    rc = main(
+        [
+            "files-layer",
+            "--destination=/usr/local/bin",
+            f"--output-layer={out}/layer.tar.gz",
+            f"--output-descriptor={out}/layer.json",
+            *extra,
+            *files,
+        ]
+    )
     assert rc == 0
     return (out / "layer.tar.gz").read_bytes(), json.loads((out / "layer.json").read_text())
 
@@ -46,15 +54,20 @@ def test_layer_places_files_with_modes_owner_and_parents(tmp_path: Path) -> None
     assert descriptor["size"] == len(blob)
     with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
         members = {m.name: m for m in tar.getmembers()}
-        assert list(members) == ["usr", "usr/local", "usr/local/bin", "usr/local/bin/hello",
-                                 "usr/local/bin/hello.conf"]
+        assert list(members) == [
+            "usr",
+            "usr/local",
+            "usr/local/bin",
+            "usr/local/bin/hello",
+            "usr/local/bin/hello.conf",
+        ]
         assert members["usr/local"].isdir() and members["usr/local"].mode == 0o755
         assert members["usr/local"].uid == 0
         hello = members["usr/local/bin/hello"]
         assert (hello.mode, hello.uid, hello.gid, hello.mtime) == (0o755, 65532, 65532, 0)
         assert hello.uname == "" and hello.gname == ""
         assert members["usr/local/bin/hello.conf"].mode == 0o644
-        assert tar.extractfile(hello).read() == b"\x7fELF fake binary"
+        assert member_bytes(tar, hello) == b"\x7fELF fake binary"
 
 
 def test_explicit_mode_and_epoch(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import tarfile
 
 import pytest
-
 from ocibuild.errors import OciBuildError
 from ocibuild.layer.apk_layer import ApkLayerOptions, build_apk_layer
 from testutil import apkbuild
@@ -29,23 +28,33 @@ def test_absolute_path(tmp_path):
 
 
 def test_dotdot_component(tmp_path):
-    apk = build_apk("dots", "1-r0", files=[directory("etc"), reg_file("etc/../../x", b"x")], add_parent_dirs=False)
+    apk = build_apk(
+        "dots", "1-r0", files=[directory("etc"), reg_file("etc/../../x", b"x")], add_parent_dirs=False
+    )
     refused(tmp_path, [apk], "package dots: path 'etc/../../x' contains a '..' component")
 
 
 def test_symlink_escaping_the_root_is_not_written_through(tmp_path):
     files = [directory("var"), symlink("var/evil", "../../../../etc"), reg_file("var/evil/cron", b"x")]
     apk = build_apk("escape", "1-r0", files=files, add_parent_dirs=False)
-    refused(tmp_path, [apk], "package escape: var/evil/cron would be written through the symlink /var/evil -> "
-                             "../../../../etc (leading outside the image root)")
+    refused(
+        tmp_path,
+        [apk],
+        "package escape: var/evil/cron would be written through the symlink /var/evil -> "
+        "../../../../etc (leading outside the image root)",
+    )
 
 
 def test_symlink_dir_of_another_package_is_not_written_through(tmp_path):
     # real packages carry a directory entry before their files: the directory meets the symlink first
     links = build_apk("links", "1-r0", files=[symlink("lib64", "lib")])
     writer = build_apk("writer", "1-r0", files=[reg_file("lib64/libx.so", b"\x7fELF")], depends=["links"])
-    refused(tmp_path, [links, writer], "package writer: lib64 would be written through the symlink /lib64 -> lib"
-                                       " (leading elsewhere in the image)")
+    refused(
+        tmp_path,
+        [links, writer],
+        "package writer: lib64 would be written through the symlink /lib64 -> lib"
+        " (leading elsewhere in the image)",
+    )
 
 
 @pytest.mark.parametrize("kind, typeflag", [("char device", tarfile.CHRTYPE), ("fifo", tarfile.FIFOTYPE)])
@@ -86,11 +95,20 @@ def test_conflicting_files_need_replaces(tmp_path):
 @pytest.mark.parametrize("replacer_first", [False, True])
 def test_replaces_lets_the_replacing_package_win(tmp_path, replacer_first):
     old = build_apk("old", "1-r0", files=[reg_file("etc/motd", b"old"), reg_file("etc/only-old", b"o")])
-    new = build_apk("new", "2-r0", files=[reg_file("etc/motd", b"new")], replaces=["old"],
-                    depends=[] if replacer_first else ["old"])
+    new = build_apk(
+        "new",
+        "2-r0",
+        files=[reg_file("etc/motd", b"new")],
+        replaces=["old"],
+        depends=[] if replacer_first else ["old"],
+    )
     if replacer_first:
-        old = build_apk("old", "1-r0", files=[reg_file("etc/motd", b"old"), reg_file("etc/only-old", b"o")],
-                        depends=["new"])
+        old = build_apk(
+            "old",
+            "1-r0",
+            files=[reg_file("etc/motd", b"old"), reg_file("etc/only-old", b"o")],
+            depends=["new"],
+        )
     _, layer = build_fixture_layer(tmp_path, [old, new])
     members = layer_members(layer)
     assert members["etc/motd"][1] == b"new"
@@ -107,8 +125,12 @@ def test_identical_files_are_fine(tmp_path):
 
 
 def test_install_scripts_refused_unless_skipped(tmp_path):
-    apk = build_apk("scripted", "1-r0", files=[reg_file("etc/x", b"x")],
-                    scripts={".pre-install": b"#!/bin/sh\nadduser x\n", ".trigger": b"#!/bin/sh\n"})
+    apk = build_apk(
+        "scripted",
+        "1-r0",
+        files=[reg_file("etc/x", b"x")],
+        scripts={".pre-install": b"#!/bin/sh\nadduser x\n", ".trigger": b"#!/bin/sh\n"},
+    )
     refused(tmp_path, [apk], "package scripted has install scripts (.pre-install, .trigger)")
     _, layer = build_fixture_layer(tmp_path, [apk], skip_scripts_of=("scripted",))
     assert layer_members(layer)["etc/x"][1] == b"x"
@@ -120,12 +142,16 @@ def test_skip_scripts_of_an_unknown_package(tmp_path):
 
 
 def test_extended_attributes(tmp_path):
-    apk = build_apk("caps", "1-r0", files=[reg_file("bin/ping", b"x", pax=(("SCHILY.xattr.security.capability", "c"),))])
+    apk = build_apk(
+        "caps", "1-r0", files=[reg_file("bin/ping", b"x", pax=(("SCHILY.xattr.security.capability", "c"),))]
+    )
     refused(tmp_path, [apk], "package caps: bin/ping has extended attributes")
 
 
 def test_checksum_record_must_match_content(tmp_path):
-    apk = build_apk("liar", "1-r0", files=[reg_file("etc/x", b"x", pax=(("APK-TOOLS.checksum.SHA1", "00" * 20),))])
+    apk = build_apk(
+        "liar", "1-r0", files=[reg_file("etc/x", b"x", pax=(("APK-TOOLS.checksum.SHA1", "00" * 20),))]
+    )
     refused(tmp_path, [apk], "package liar: etc/x: content does not match its APK-TOOLS.checksum.SHA1 record")
 
 
@@ -172,5 +198,7 @@ def test_missing_package_file(tmp_path):
     apk = build_apk("gone", "1-r0", files=[reg_file("etc/x", b"x")])
     lock, packages_dir = lock_fixtures(tmp_path, [apk])
     (packages_dir / "gone-1-r0.apk").unlink()
-    with pytest.raises(OciBuildError, match=r"package gone: .*gone-1-r0.apk is missing; it must be fetched from https://"):
+    with pytest.raises(
+        OciBuildError, match=r"package gone: .*gone-1-r0.apk is missing; it must be fetched from https://"
+    ):
         build_apk_layer(lock, str(packages_dir), ApkLayerOptions(arch="x86_64"), str(tmp_path / "l.tar.gz"))

@@ -15,19 +15,31 @@ def z(data: bytes) -> str:
 
 def test_exact_block_as_apk_tools_writes_it(tmp_path):
     hello = build_apk(
-        "hello", "1.0-r0",
+        "hello",
+        "1.0-r0",
         files=[
-            directory("usr"), directory("usr/bin"),
+            directory("usr"),
+            directory("usr/bin"),
             reg_file("usr/bin/hello", b"#!/bin/sh\necho hi\n", mode=0o755),
             symlink("usr/bin/hi", "hello"),
             hardlink("usr/bin/hey", "usr/bin/hello", mode=0o755),
-            directory("var"), directory("var/lib"), directory("var/lib/hello", mode=0o750, uid=100, gid=101),
+            directory("var"),
+            directory("var/lib"),
+            directory("var/lib/hello", mode=0o750, uid=100, gid=101),
             reg_file("var/lib/hello/state", b"s", mode=0o640, uid=100, gid=101),
             directory("tmp", mode=0o1777),
         ],
-        depends=["base"], provides=["cmd:hello=1.0-r0"], replaces=["oldhello"], builddate=1700000123,
-        description="Says hello", url="https://example.com/hello", license="MIT", origin="hello-src",
-        commit="0123456789abcdef0123456789abcdef01234567", maintainer="Jo <jo@example.com>", installed_size=8192,
+        depends=["base"],
+        provides=["cmd:hello=1.0-r0"],
+        replaces=["oldhello"],
+        builddate=1700000123,
+        description="Says hello",
+        url="https://example.com/hello",
+        license="MIT",
+        origin="hello-src",
+        commit="0123456789abcdef0123456789abcdef01234567",
+        maintainer="Jo <jo@example.com>",
+        installed_size=8192,
     )
     base = build_apk("base", "2-r1", files=[directory("etc"), reg_file("etc/base", b"b")])
     _, layer = build_fixture_layer(tmp_path, [hello, base])

@@ -21,12 +21,30 @@ def run_cli(workdir: Path, lockfile: Path, accounts: Path, umask: int, env_extra
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(SRC), **env_extra}
     subprocess.run(
         [
-            sys.executable, "-m", "ocibuild", "apk-layer",
-            "--lockfile", str(lockfile), "--arch", "x86_64", "--packages-dir", str(alpine_packages_dir()),
-            "--accounts", str(accounts), "--skip-scripts-of", "busybox",
-            "--output-layer", str(out / "layer.tar.gz"), "--output-descriptor", str(out / "layer.json"),
+            sys.executable,
+            "-m",
+            "ocibuild",
+            "apk-layer",
+            "--lockfile",
+            str(lockfile),
+            "--arch",
+            "x86_64",
+            "--packages-dir",
+            str(alpine_packages_dir()),
+            "--accounts",
+            str(accounts),
+            "--skip-scripts-of",
+            "busybox",
+            "--output-layer",
+            str(out / "layer.tar.gz"),
+            "--output-descriptor",
+            str(out / "layer.json"),
         ],
-        cwd=str(workdir), env=env, check=True, capture_output=True, preexec_fn=lambda: os.umask(umask),
+        cwd=str(workdir),
+        env=env,
+        check=True,
+        capture_output=True,
+        preexec_fn=lambda: os.umask(umask),
     )
     return out
 
@@ -36,11 +54,28 @@ def test_two_builds_in_different_surroundings_are_identical(tmp_path):
     lockfile.write_text(dump_lockfile(alpine_lock(STATIC_SET + ("busybox",))))
     accounts = tmp_path / "accounts.json"
     accounts.write_text(json.dumps(NONROOT))
-    a = run_cli(tmp_path / "a", lockfile, accounts, 0o022,
-                {"TZ": "UTC", "LANG": "C", "HOME": str(tmp_path / "a"), "USER": "root"})
-    b = run_cli(tmp_path / "elsewhere" / "b", lockfile, accounts, 0o077,
-                {"TZ": "Pacific/Chatham", "LANG": "en_US.UTF-8", "LC_ALL": "C.UTF-8", "HOME": "/nonexistent",
-                 "USER": "someone", "PYTHONHASHSEED": "12345", "SOURCE_DATE_EPOCH": "1"})
+    a = run_cli(
+        tmp_path / "a",
+        lockfile,
+        accounts,
+        0o022,
+        {"TZ": "UTC", "LANG": "C", "HOME": str(tmp_path / "a"), "USER": "root"},
+    )
+    b = run_cli(
+        tmp_path / "elsewhere" / "b",
+        lockfile,
+        accounts,
+        0o077,
+        {
+            "TZ": "Pacific/Chatham",
+            "LANG": "en_US.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "HOME": "/nonexistent",
+            "USER": "someone",
+            "PYTHONHASHSEED": "12345",
+            "SOURCE_DATE_EPOCH": "1",
+        },
+    )
     assert (a / "layer.tar.gz").read_bytes() == (b / "layer.tar.gz").read_bytes()
     assert (a / "layer.json").read_bytes() == (b / "layer.json").read_bytes()
     # and it is not a degenerate output

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from ocibuild.errors import OciBuildError
 from ocibuild.layer.rootfs import ADDED, IDENTICAL, KEPT, REPLACED, RootFs
 from ocibuild.layer.tarball import DIR, FILE, SYMLINK, TarEntry
@@ -58,7 +57,11 @@ def test_directory_and_file_never_share_a_path():
 
 @pytest.mark.parametrize(
     "target, where",
-    [("../../..", "outside the image root"), ("/etc", "elsewhere in the image"), ("other", "elsewhere in the image")],
+    [
+        ("../../..", "outside the image root"),
+        ("/etc", "elsewhere in the image"),
+        ("other", "elsewhere in the image"),
+    ],
 )
 def test_nothing_is_written_through_a_symlink(target, where):
     fs = RootFs()

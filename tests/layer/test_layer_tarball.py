@@ -11,7 +11,6 @@ import subprocess
 import tarfile
 
 import pytest
-
 from ocibuild.errors import OciBuildError
 from ocibuild.layer.tarball import DIR, FILE, HARDLINK, SYMLINK, TarEntry, write_layer
 
@@ -67,8 +66,21 @@ def test_entries_sorted_parents_added_metadata_kept(tmp_path):
         members = tar.getmembers()
     names = [m.name for m in members]
     assert names == [
-        "a", "a/b", "a-b", "etc", "etc/mtab", "etc/passwd", "etc/shadow", "home", "home/nonroot", "tmp",
-        "usr", "usr/share", "usr/share/zoneinfo", "usr/share/zoneinfo/Etc", "usr/share/zoneinfo/Etc/UTC",
+        "a",
+        "a/b",
+        "a-b",
+        "etc",
+        "etc/mtab",
+        "etc/passwd",
+        "etc/shadow",
+        "home",
+        "home/nonroot",
+        "tmp",
+        "usr",
+        "usr/share",
+        "usr/share/zoneinfo",
+        "usr/share/zoneinfo/Etc",
+        "usr/share/zoneinfo/Etc/UTC",
         "usr/share/zoneinfo/UTC",
     ]
     by_name = {m.name: m for m in members}
@@ -137,7 +149,10 @@ def test_source_files_are_streamed(tmp_path):
         ([TarEntry("etc/x", FILE, 0o644), TarEntry("etc/x", FILE, 0o600)], "given twice"),
         ([TarEntry("etc", FILE, 0o644), TarEntry("etc/x", FILE, 0o644)], "parent etc is a file"),
         ([TarEntry("a", HARDLINK, 0o644, link_target="b")], "missing"),
-        ([TarEntry("l", SYMLINK, 0o777, link_target="x"), TarEntry("a", HARDLINK, 0o644, link_target="l")], "a symlink"),
+        (
+            [TarEntry("l", SYMLINK, 0o777, link_target="x"), TarEntry("a", HARDLINK, 0o644, link_target="l")],
+            "a symlink",
+        ),
     ],
 )
 def test_bad_entries_are_refused_and_nothing_is_written(tmp_path, entries, message):

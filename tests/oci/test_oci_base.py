@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any, Dict
 
 import pytest
-
 from ocibuild.errors import OciBuildError
 from ocibuild.oci.config import ConfigOptions
 from ocibuild.oci.image import ImageRequest, build_image
@@ -24,9 +23,16 @@ def _blob_json(layout: Path, digest: str) -> Dict[str, Any]:
 @pytest.fixture
 def base(tmp_path: Path) -> Path:
     layers = (
-        layer_input(tmp_path / "base-in", apk_files(mirror_apk("x86_64", "alpine-baselayout-data-3.4.3-r2.apk")),
-                    "x86_64", "baselayout", "apk_layer //images/static:packages"),
-        layer_input(tmp_path / "base-in", apk_files(mirror_apk("x86_64", CA_BUNDLE["x86_64"])), "x86_64", "ca"),
+        layer_input(
+            tmp_path / "base-in",
+            apk_files(mirror_apk("x86_64", "alpine-baselayout-data-3.4.3-r2.apk")),
+            "x86_64",
+            "baselayout",
+            "apk_layer //images/static:packages",
+        ),
+        layer_input(
+            tmp_path / "base-in", apk_files(mirror_apk("x86_64", CA_BUNDLE["x86_64"])), "x86_64", "ca"
+        ),
     )
     request = ImageRequest(
         repository="images/static",
@@ -47,7 +53,9 @@ def base(tmp_path: Path) -> Path:
 
 
 def _derived(tmp_path: Path, base: Path, config: ConfigOptions, with_layer: bool = True):
-    layers = (layer_input(tmp_path / "app-in", {"app/run": b"#!/bin/sh\n"}, None, "app", "oci_layer //app:files"),)
+    layers = (
+        layer_input(tmp_path / "app-in", {"app/run": b"#!/bin/sh\n"}, None, "app", "oci_layer //app:files"),
+    )
     request = ImageRequest(
         repository="images/app",
         tag="v1",
@@ -67,7 +75,7 @@ def test_base_blobs_are_reused_byte_for_byte(tmp_path: Path, base: Path) -> None
     out = tmp_path / "app/layout"
     manifest = _blob_json(out, result.digest)
     base_layers = [f.descriptor.digest for f in base_image.layers]
-    assert [l["digest"] for l in manifest["layers"]][:2] == base_layers
+    assert [d["digest"] for d in manifest["layers"]][:2] == base_layers
     for digest in base_layers:
         name = digest.split(":")[1]
         assert (out / "blobs/sha256" / name).read_bytes() == (base / "blobs/sha256" / name).read_bytes()
@@ -77,11 +85,18 @@ def test_diff_ids_and_history_are_appended(tmp_path: Path, base: Path) -> None:
     result = _derived(tmp_path, base, ConfigOptions())
     base_config = load_layout(base).images[0].config
     config = _blob_json(tmp_path / "app/layout", result.images[0].config.digest)
-    new_diff_id = "sha256:" + hashlib.sha256(gzip.decompress(
-        (tmp_path / "app-in/app.tar.gz").read_bytes())).hexdigest()
-    assert config["rootfs"] == {"type": "layers", "diff_ids": base_config["rootfs"]["diff_ids"] + [new_diff_id]}
+    new_diff_id = (
+        "sha256:" + hashlib.sha256(gzip.decompress((tmp_path / "app-in/app.tar.gz").read_bytes())).hexdigest()
+    )
+    assert config["rootfs"] == {
+        "type": "layers",
+        "diff_ids": base_config["rootfs"]["diff_ids"] + [new_diff_id],
+    }
     assert config["history"][:2] == base_config["history"]
-    assert [h["created_by"] for h in base_config["history"]] == ["apk_layer //images/static:packages", "test layer ca"]
+    assert [h["created_by"] for h in base_config["history"]] == [
+        "apk_layer //images/static:packages",
+        "test layer ca",
+    ]
     assert config["history"][2] == {"created": "2023-11-14T22:13:20Z", "created_by": "oci_layer //app:files"}
     assert not any(h.get("empty_layer") for h in config["history"])
 
@@ -129,7 +144,9 @@ def test_unset_options_inherit_the_base(tmp_path: Path, base: Path) -> None:
 
 
 def test_config_only_image_records_an_empty_layer_step(tmp_path: Path, base: Path) -> None:
-    result = _derived(tmp_path, base, ConfigOptions(user="65532:65532", workdir="/home/nonroot"), with_layer=False)
+    result = _derived(
+        tmp_path, base, ConfigOptions(user="65532:65532", workdir="/home/nonroot"), with_layer=False
+    )
     config = _blob_json(tmp_path / "app/layout", result.images[0].config.digest)
     base_config = load_layout(base).images[0].config
     assert config["rootfs"] == base_config["rootfs"]

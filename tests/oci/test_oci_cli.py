@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, Dict
 
 import pytest
-
 from ocibuild.errors import OciBuildError
 from ocibuild.oci.request import load_request
 from testutil.oci_layers import write_layer
@@ -25,10 +24,18 @@ def _request(tmp_path: Path, **overrides: Any) -> Path:
         "base": None,
         "base_name": None,
         "layers": [
-            {"blob": "layers/0/x86_64/out/layer.tar.gz", "descriptor": "layers/0/x86_64/out/layer.json",
-             "architecture": "x86_64", "created_by": "apk_layer //images:packages"},
-            {"blob": "layers/1/all/out/layer.tar.gz", "descriptor": "layers/1/all/out/layer.json",
-             "architecture": None, "created_by": "oci_layer //app:files"},
+            {
+                "blob": "layers/0/x86_64/out/layer.tar.gz",
+                "descriptor": "layers/0/x86_64/out/layer.json",
+                "architecture": "x86_64",
+                "created_by": "apk_layer //images:packages",
+            },
+            {
+                "blob": "layers/1/all/out/layer.tar.gz",
+                "descriptor": "layers/1/all/out/layer.json",
+                "architecture": None,
+                "created_by": "oci_layer //app:files",
+            },
         ],
         "architectures": None,
         "config": {"env": {"PATH": "/bin"}, "user": "1000", "exposed_ports": ["8080"]},
@@ -45,8 +52,13 @@ def _request(tmp_path: Path, **overrides: Any) -> Path:
 
 def _run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    return subprocess.run([sys.executable, "-m", "ocibuild", "oci-image", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "ocibuild", "oci-image", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
 
 
 def test_cli_builds_and_prints_the_digest(tmp_path: Path) -> None:
@@ -75,7 +87,9 @@ def test_tampered_layer_fails_with_one_line_naming_the_blob(tmp_path: Path) -> N
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1
     # Paths are reported as the request names them (relative to its folder).
-    assert result.stderr.startswith("error: layers/1/all/out/layer.tar.gz: blob does not match its descriptor")
+    assert result.stderr.startswith(
+        "error: layers/1/all/out/layer.tar.gz: blob does not match its descriptor"
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -85,7 +99,10 @@ def test_wrong_diff_id_is_caught(tmp_path: Path) -> None:
     meta = json.loads(descriptor.read_text())
     meta["diff_id"] = "sha256:" + "0" * 64
     descriptor.write_text(json.dumps(meta))
-    with pytest.raises(OciBuildError, match=r"layer.tar.gz: uncompressed layer has diff_id sha256:[0-9a-f]{64}, not sha256:0{64}"):
+    with pytest.raises(
+        OciBuildError,
+        match=r"layer.tar.gz: uncompressed layer has diff_id sha256:[0-9a-f]{64}, not sha256:0{64}",
+    ):
         load_request(tmp_path / "request.json")
 
 
@@ -94,7 +111,9 @@ def test_architecture_mismatch_with_descriptor(tmp_path: Path) -> None:
     request = json.loads(path.read_text())
     request["layers"][0]["architecture"] = "aarch64"
     path.write_text(json.dumps(request))
-    with pytest.raises(OciBuildError, match="layer.json: the layer is built for x86_64, but the request says aarch64"):
+    with pytest.raises(
+        OciBuildError, match="layer.json: the layer is built for x86_64, but the request says aarch64"
+    ):
         load_request(path)
 
 
@@ -118,5 +137,8 @@ def test_request_fields_reach_the_image(tmp_path: Path) -> None:
     assert request.architectures == ("x86_64",)
     assert request.config.env == (("PATH", "/bin"),)
     assert request.config.exposed_ports == ("8080",)
-    assert [l.architecture for l in request.layers] == ["x86_64", None]
-    assert [l.created_by for l in request.layers] == ["apk_layer //images:packages", "oci_layer //app:files"]
+    assert [layer.architecture for layer in request.layers] == ["x86_64", None]
+    assert [layer.created_by for layer in request.layers] == [
+        "apk_layer //images:packages",
+        "oci_layer //app:files",
+    ]

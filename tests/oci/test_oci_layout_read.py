@@ -6,16 +6,18 @@ import json
 from pathlib import Path
 
 import pytest
-
 from ocibuild.errors import OciBuildError
 from ocibuild.oci.image import ImageRequest, build_image
 from ocibuild.oci.layout import load_layout
 from testutil.oci_layers import CA_BUNDLE, apk_files, layer_input, mirror_apk
+from testutil.tars import member_bytes
 
 
 @pytest.fixture
 def image(tmp_path: Path):
-    layers = (layer_input(tmp_path / "in", apk_files(mirror_apk("x86_64", CA_BUNDLE["x86_64"])), "x86_64", "ca"),)
+    layers = (
+        layer_input(tmp_path / "in", apk_files(mirror_apk("x86_64", CA_BUNDLE["x86_64"])), "x86_64", "ca"),
+    )
     result = build_image(ImageRequest(repository="images/ca", tag="v2", layers=layers), tmp_path / "out")
     return result, tmp_path / "out/layout", layers[0]
 
@@ -50,7 +52,7 @@ def test_oci_archive_names_the_full_reference(image, tmp_path: Path) -> None:
     import tarfile
 
     with tarfile.open(tmp_path / "out/image.oci.tar") as tar:
-        index = json.load(tar.extractfile("index.json"))  # type: ignore[arg-type]
+        index = json.loads(member_bytes(tar, "index.json"))
     (entry,) = index["manifests"]
     assert entry["annotations"] == {"org.opencontainers.image.ref.name": "images/ca:v2"}
 
@@ -81,12 +83,16 @@ def test_tampered_blob_is_named(image, which: str) -> None:
 def test_missing_blob_is_named(image) -> None:
     result, layout, _ = image
     (layout / "blobs/sha256" / result.images[0].config.digest[7:]).unlink()
-    with pytest.raises(OciBuildError, match=r"missing config blob sha256:[0-9a-f]{64}; the layout is incomplete"):
+    with pytest.raises(
+        OciBuildError, match=r"missing config blob sha256:[0-9a-f]{64}; the layout is incomplete"
+    ):
         load_layout(layout)
 
 
 def test_not_a_layout(tmp_path: Path) -> None:
-    with pytest.raises(OciBuildError, match=r"oci-layout: missing oci-layout file; is this an OCI image layout\?"):
+    with pytest.raises(
+        OciBuildError, match=r"oci-layout: missing oci-layout file; is this an OCI image layout\?"
+    ):
         load_layout(tmp_path)
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
-
 from ocibuild.errors import OciBuildError
 from ocibuild.oci.image import ImageRequest, build_image
 from ocibuild.oci.layout import load_layout
@@ -53,45 +52,60 @@ def test_index_lists_one_manifest_per_platform_sorted(multi) -> None:
 
 def test_each_platform_gets_its_own_layers_and_config(multi) -> None:
     result, out, request = multi
-    by_name = {l.blob.name: l for l in request.layers}
+    by_name = {layer.blob.name: layer for layer in request.layers}
     for image, arch in zip(result.images, ["x86_64", "aarch64"]):
         manifest = _blob_json(out / "layout", image.manifest.digest)
         config = _blob_json(out / "layout", image.config.digest)
         expected = [by_name[f"ca-{arch}.tar.gz"], by_name["common.tar.gz"]]
-        assert [l["digest"] for l in manifest["layers"]] == [l.facts.descriptor.digest for l in expected]
-        assert config["rootfs"]["diff_ids"] == [l.facts.diff_id for l in expected]
+        assert [d["digest"] for d in manifest["layers"]] == [
+            layer.facts.descriptor.digest for layer in expected
+        ]
+        assert config["rootfs"]["diff_ids"] == [layer.facts.diff_id for layer in expected]
         platform = ALPINE_PLATFORMS[arch]
         assert (config["os"], config["architecture"], config.get("variant", "")) == (
-            platform.os, platform.architecture, platform.variant)
+            platform.os,
+            platform.architecture,
+            platform.variant,
+        )
 
 
 def test_one_docker_archive_per_platform(multi) -> None:
     result, out, _ = multi
-    assert sorted(p.name for p in out.glob("*.docker.tar")) == ["image-aarch64.docker.tar", "image-x86_64.docker.tar"]
+    assert sorted(p.name for p in out.glob("*.docker.tar")) == [
+        "image-aarch64.docker.tar",
+        "image-x86_64.docker.tar",
+    ]
     metadata = json.loads((out / "image.json").read_text())
     assert metadata["digest"] == result.digest
     assert metadata["platforms"] == ["linux/amd64", "linux/arm64/v8"]
     assert {p: i["manifest"] for p, i in metadata["images"].items()} == {
-        str(i.platform): i.manifest.digest for i in result.images}
+        str(i.platform): i.manifest.digest for i in result.images
+    }
 
 
 def test_derived_image_uses_each_platforms_base_manifest(tmp_path: Path, multi) -> None:
     _, out, _ = multi
-    request = ImageRequest(repository="images/derived", tag="latest", base=out / "layout", base_name="images/multi:latest")
+    request = ImageRequest(
+        repository="images/derived", tag="latest", base=out / "layout", base_name="images/multi:latest"
+    )
     result = build_image(request, tmp_path / "derived")
     base = load_layout(out / "layout")
     assert [i.platform for i in result.images] == [i.platform for i in base.images]  # platforms from the base
     for image, base_image in zip(result.images, base.images):
         manifest = _blob_json(tmp_path / "derived/layout", image.manifest.digest)
-        assert manifest["annotations"]["org.opencontainers.image.base.digest"] == base_image.manifest_descriptor.digest
+        assert (
+            manifest["annotations"]["org.opencontainers.image.base.digest"]
+            == base_image.manifest_descriptor.digest
+        )
         assert manifest["layers"] == base_image.manifest["layers"]
 
 
 def test_a_subset_of_the_base_platforms_gives_a_single_manifest(tmp_path: Path, multi) -> None:
     _, out, _ = multi
     layer = layer_input(tmp_path / "in2", {"arm-only": b"1"}, "aarch64", "arm")
-    result = build_image(ImageRequest(repository="images/arm", tag="t", base=out / "layout", layers=(layer,)),
-                         tmp_path / "arm")
+    result = build_image(
+        ImageRequest(repository="images/arm", tag="t", base=out / "layout", layers=(layer,)), tmp_path / "arm"
+    )
     (entry,) = json.loads((tmp_path / "arm/layout/index.json").read_text())["manifests"]
     assert entry["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
     assert entry["platform"] == {"os": "linux", "architecture": "arm64", "variant": "v8"}
@@ -104,14 +118,23 @@ def test_missing_base_platform_is_named(tmp_path: Path) -> None:
         tmp_path / "x86",
     )
     assert single.images[0].platform == Platform("linux", "amd64")
-    layers = (layer_input(tmp_path / "in", {"a": b"1"}, "x86_64", "a"), layer_input(tmp_path / "in", {"a": b"2"}, "aarch64", "b"))
-    with pytest.raises(OciBuildError, match=r"x86/layout: the base image has no linux/arm64/v8 image \(it has linux/amd64\)"):
-        build_image(ImageRequest(repository="images/y", tag="latest", base=tmp_path / "x86/layout", layers=layers),
-                    tmp_path / "y")
+    layers = (
+        layer_input(tmp_path / "in", {"a": b"1"}, "x86_64", "a"),
+        layer_input(tmp_path / "in", {"a": b"2"}, "aarch64", "b"),
+    )
+    with pytest.raises(
+        OciBuildError, match=r"x86/layout: the base image has no linux/arm64/v8 image \(it has linux/amd64\)"
+    ):
+        build_image(
+            ImageRequest(repository="images/y", tag="latest", base=tmp_path / "x86/layout", layers=layers),
+            tmp_path / "y",
+        )
 
 
 def test_layers_missing_for_an_architecture_fail(tmp_path: Path) -> None:
-    layers = _layers(tmp_path / "in", ["x86_64", "aarch64"]) + (layer_input(tmp_path / "in", {"b": b""}, "x86_64", "extra"),)
+    layers = _layers(tmp_path / "in", ["x86_64", "aarch64"]) + (
+        layer_input(tmp_path / "in", {"b": b""}, "x86_64", "extra"),
+    )
     with pytest.raises(OciBuildError, match=r"different numbers of layers \(aarch64: 2, x86_64: 3\)"):
         build_image(ImageRequest(repository="images/z", tag="latest", layers=layers), tmp_path / "z")
 

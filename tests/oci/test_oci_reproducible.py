@@ -9,7 +9,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from ocibuild.oci.config import ConfigOptions
 from ocibuild.oci.image import ImageRequest, build_image
 from testutil.oci_layers import CA_BUNDLE, apk_files, layer_input, mirror_apk, tree_bytes
@@ -41,8 +40,12 @@ def test_two_builds_in_different_folders_are_byte_identical(tmp_path: Path) -> N
     tree_a = tree_bytes(tmp_path / "a/deep/out")
     tree_b = tree_bytes(tmp_path / "b/elsewhere/deep/out")
     assert a.digest == b.digest
-    assert sorted(tree_a) == ["image.docker.tar", "image.json", "image.oci.tar", *sorted(
-        f"layout/{n}" for n in tree_bytes(tmp_path / "a/deep/out/layout"))]
+    assert sorted(tree_a) == [
+        "image.docker.tar",
+        "image.json",
+        "image.oci.tar",
+        *sorted(f"layout/{n}" for n in tree_bytes(tmp_path / "a/deep/out/layout")),
+    ]
     assert tree_a == tree_b
 
 
@@ -68,7 +71,9 @@ def test_json_is_canonical_and_has_no_wall_clock_time(tmp_path: Path) -> None:
 
 def test_source_date_epoch_sets_created(tmp_path: Path) -> None:
     result = _build(tmp_path, 0o022, created=1700000000)
-    config = json.loads((tmp_path / "deep/out/layout/blobs/sha256" / result.images[0].config.digest[7:]).read_bytes())
+    config = json.loads(
+        (tmp_path / "deep/out/layout/blobs/sha256" / result.images[0].config.digest[7:]).read_bytes()
+    )
     assert config["created"] == "2023-11-14T22:13:20Z"
 
 
@@ -90,6 +95,8 @@ def test_a_failed_build_leaves_the_previous_output_untouched(tmp_path: Path) -> 
     layer = layer_input(tmp_path / "gone", {"x": b"x"}, "x86_64")
     layer.blob.unlink()  # vanishes after it was checked: the failure comes half-way through writing
     with pytest.raises(FileNotFoundError):
-        build_image(ImageRequest(repository="images/app", tag="latest", layers=(layer,)), tmp_path / "deep/out")
+        build_image(
+            ImageRequest(repository="images/app", tag="latest", layers=(layer,)), tmp_path / "deep/out"
+        )
     assert tree_bytes(tmp_path / "deep/out") == before
     assert sorted(p.name for p in (tmp_path / "deep").iterdir()) == ["out"]  # no temp folders left

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Dict, List
 
 import pytest
-
 from ocibuild.oci.config import ConfigOptions
 from ocibuild.oci.image import ImageRequest, build_image
 from testutil.oci_layers import CA_BUNDLE, apk_files, layer_input, mirror_apk
 from testutil.servers import require_tool
+from testutil.tars import member_bytes
 
 
 def _run(*argv: str) -> str:
@@ -32,7 +32,7 @@ def _expected_files(blobs: List[Path]) -> Dict[str, bytes]:
         with tarfile.open(blob, "r:gz") as tar:
             for member in tar.getmembers():
                 if member.isfile():
-                    files[member.name] = tar.extractfile(member).read()  # type: ignore[union-attr]
+                    files[member.name] = member_bytes(tar, member)
     return files
 
 
@@ -44,30 +44,48 @@ def _unpacked_files(rootfs: Path) -> Dict[str, bytes]:
 def images(tmp_path_factory):
     root = tmp_path_factory.mktemp("tools")
     base_layers = (
-        layer_input(root / "in", apk_files(mirror_apk("x86_64", "alpine-baselayout-data-3.4.3-r2.apk")), "x86_64", "bl"),
+        layer_input(
+            root / "in",
+            apk_files(mirror_apk("x86_64", "alpine-baselayout-data-3.4.3-r2.apk")),
+            "x86_64",
+            "bl",
+        ),
         layer_input(root / "in", apk_files(mirror_apk("x86_64", CA_BUNDLE["x86_64"])), "x86_64", "ca"),
     )
     base = build_image(
-        ImageRequest(repository="images/static", tag="latest", layers=base_layers,
-                     config=ConfigOptions(env=(("PATH", "/bin"),)),
-                     annotations=(("org.opencontainers.image.title", "static"),)),
+        ImageRequest(
+            repository="images/static",
+            tag="latest",
+            layers=base_layers,
+            config=ConfigOptions(env=(("PATH", "/bin"),)),
+            annotations=(("org.opencontainers.image.title", "static"),),
+        ),
         root / "static",
     )
     app_layer = layer_input(root / "in", {"etc/hostname": b"overridden\n", "app/run": b"run\n"}, None, "app")
     app = build_image(
-        ImageRequest(repository="images/app", tag="v1", base=root / "static/layout", base_name="images/static:latest",
-                     layers=(app_layer,), config=ConfigOptions(user="65532", cmd=("/app/run",))),
+        ImageRequest(
+            repository="images/app",
+            tag="v1",
+            base=root / "static/layout",
+            base_name="images/static:latest",
+            layers=(app_layer,),
+            config=ConfigOptions(user="65532", cmd=("/app/run",)),
+        ),
         root / "app",
     )
     multi_layers = tuple(
-        layer_input(root / "in", apk_files(mirror_apk(a, CA_BUNDLE[a])), a, f"ca-{a}") for a in ("x86_64", "aarch64")
+        layer_input(root / "in", apk_files(mirror_apk(a, CA_BUNDLE[a])), a, f"ca-{a}")
+        for a in ("x86_64", "aarch64")
     )
-    multi = build_image(ImageRequest(repository="images/multi", tag="latest", layers=multi_layers), root / "multi")
+    multi = build_image(
+        ImageRequest(repository="images/multi", tag="latest", layers=multi_layers), root / "multi"
+    )
     return {
         "root": root,
-        "base": (base, [l.blob for l in base_layers]),
-        "app": (app, [l.blob for l in base_layers] + [app_layer.blob]),
-        "multi": (multi, {l.architecture: l.blob for l in multi_layers}),
+        "base": (base, [layer.blob for layer in base_layers]),
+        "app": (app, [layer.blob for layer in base_layers] + [app_layer.blob]),
+        "multi": (multi, {layer.architecture: layer.blob for layer in multi_layers}),
     }
 
 
@@ -87,7 +105,9 @@ def test_skopeo_inspects_the_layout_by_tag(images) -> None:
 def test_skopeo_copies_to_a_docker_archive(images) -> None:
     root = images["root"]
     target = root / "copied.docker.tar"
-    _run(require_tool("skopeo"), "copy", f"oci:{root}/app/layout:v1", f"docker-archive:{target}:images/app:v1")
+    _run(
+        require_tool("skopeo"), "copy", f"oci:{root}/app/layout:v1", f"docker-archive:{target}:images/app:v1"
+    )
     config = json.loads(_run(require_tool("skopeo"), "inspect", "--config", f"docker-archive:{target}"))
     ours = json.loads(_run(require_tool("skopeo"), "inspect", "--config", f"oci:{root}/app/layout:v1"))
     assert config["rootfs"] == ours["rootfs"]
@@ -97,10 +117,11 @@ def test_our_docker_archive_matches_the_image(images) -> None:
     app, blobs = images["app"]
     path = images["root"] / "app/image.docker.tar"
     with tarfile.open(path) as tar:
-        (manifest,) = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
-        config_bytes = tar.extractfile(manifest["Config"]).read()  # type: ignore[union-attr]
-        layer_digests = ["sha256:" + hashlib.sha256(tar.extractfile(n).read()).hexdigest()  # type: ignore[union-attr]
-                         for n in manifest["Layers"]]
+        (manifest,) = json.loads(member_bytes(tar, "manifest.json"))
+        config_bytes = member_bytes(tar, manifest["Config"])
+        layer_digests = [
+            "sha256:" + hashlib.sha256(member_bytes(tar, n)).hexdigest() for n in manifest["Layers"]
+        ]
     assert manifest["RepoTags"] == ["images/app:v1"]
     assert "sha256:" + hashlib.sha256(config_bytes).hexdigest() == app.images[0].config.digest
     assert layer_digests == json.loads(config_bytes)["rootfs"]["diff_ids"]

@@ -17,6 +17,7 @@ from ocibuild.apk.spec import ImageContentsSpec
 from ocibuild.layer.apk_layer import ApkLayerDescriptor, ApkLayerOptions, build_apk_layer
 from testutil.apkbuild import TEST_KEY, apk_filename, write_keys, write_repository
 from testutil.paths import apk_mirror
+from testutil.tars import member_bytes
 
 ALPINE_REPO = "https://dl-cdn.alpinelinux.org/alpine/v3.19/main"
 ALPINE_KEY = "alpine-devel@lists.alpinelinux.org-6165ee59.rsa.pub"
@@ -34,7 +35,9 @@ def alpine_packages_dir() -> Path:
 
 def lock_alpine(packages: Sequence[str]) -> Lockfile:
     """A real lock of Alpine 3.19 x86_64 packages, resolved from the mirror's signed index."""
-    spec = ImageContentsSpec(repositories=(ALPINE_REPO,), keyring=(ALPINE_KEY,), packages=tuple(packages), archs=("x86_64",))
+    spec = ImageContentsSpec(
+        repositories=(ALPINE_REPO,), keyring=(ALPINE_KEY,), packages=tuple(packages), archs=("x86_64",)
+    )
     mirrors = Mirrors({"https://dl-cdn.alpinelinux.org/alpine/": [file_url(str(apk_mirror() / "alpine"))]})
     return lock(spec, repr(spec).encode(), "alpine-test", Fetcher(mirrors), str(apk_mirror() / "keys"))
 
@@ -50,13 +53,17 @@ def alpine_lock(names: Sequence[str]) -> Lockfile:
     return _ALPINE_LOCKS[key]
 
 
-def lock_fixtures(tmp_path: Path, apks: Sequence[bytes], requests: Optional[Sequence[str]] = None) -> Tuple[Lockfile, Path]:
+def lock_fixtures(
+    tmp_path: Path, apks: Sequence[bytes], requests: Optional[Sequence[str]] = None
+) -> Tuple[Lockfile, Path]:
     """Lock fixture packages (all of them, or `requests`) from a signed test repository."""
     repo = tmp_path / "repo"
     arch_dir = write_repository(repo / "x86_64", apks)
     keys = write_keys(tmp_path / "keys", TEST_KEY)
     names = requests or [apk_filename(a).rsplit("-", 2)[0] for a in apks]
-    spec = ImageContentsSpec(repositories=(FIXTURE_REPO,), keyring=(TEST_KEY.name,), packages=tuple(names), archs=("x86_64",))
+    spec = ImageContentsSpec(
+        repositories=(FIXTURE_REPO,), keyring=(TEST_KEY.name,), packages=tuple(names), archs=("x86_64",)
+    )
     mirrors = Mirrors({FIXTURE_REPO + "/": [file_url(str(repo))]})
     return lock(spec, repr(spec).encode(), "fixture", Fetcher(mirrors), str(keys)), arch_dir
 
@@ -66,7 +73,10 @@ def build_fixture_layer(tmp_path: Path, apks: Sequence[bytes], **options) -> Tup
     out = tmp_path / "out"
     out.mkdir(exist_ok=True)
     descriptor = build_apk_layer(
-        lockfile, str(packages_dir), ApkLayerOptions(arch="x86_64", **options), str(out / "layer.tar.gz"),
+        lockfile,
+        str(packages_dir),
+        ApkLayerOptions(arch="x86_64", **options),
+        str(out / "layer.tar.gz"),
         str(out / "layer.json"),
     )
     return descriptor, out / "layer.tar.gz"
@@ -77,7 +87,7 @@ def layer_members(path: Path) -> Dict[str, Tuple[tarfile.TarInfo, Optional[bytes
     out = {}
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(path.read_bytes())), mode="r:") as tar:
         for m in tar.getmembers():
-            out[m.name] = (m, tar.extractfile(m).read() if m.isfile() or m.islnk() else None)
+            out[m.name] = (m, member_bytes(tar, m) if m.isfile() or m.islnk() else None)
     return out
 
 

@@ -9,6 +9,8 @@ import tarfile
 from pathlib import Path
 from typing import Dict, List, Sequence, Set
 
+from testutil.tars import member_bytes
+
 _OPS = re.compile("[<>=~]")
 
 
@@ -16,7 +18,7 @@ def read_apkindex(path: Path) -> Dict[str, Dict[str, List[str]]]:
     """{P: {field letter: values}}; D:/p:/i: split on spaces. tarfile reads the concatenated signature
     and control gzip members as one stream, and APKINDEX is in the control part."""
     with tarfile.open(fileobj=io.BytesIO(Path(path).read_bytes()), mode="r:gz") as tar:
-        text = tar.extractfile("APKINDEX").read().decode()
+        text = member_bytes(tar, "APKINDEX").decode()
     packages: Dict[str, Dict[str, List[str]]] = {}
     for block in text.strip().split("\n\n"):
         fields: Dict[str, List[str]] = {}
@@ -43,7 +45,9 @@ def expected_install_order(index_path: Path, requests: Sequence[str]) -> List[st
         if name in seen:
             continue
         seen.add(name)
-        deps[name] = {provider[_OPS.split(d)[0]] for d in raw[name].get("D", []) if not d.startswith("!")} - {name}
+        deps[name] = {provider[_OPS.split(d)[0]] for d in raw[name].get("D", []) if not d.startswith("!")} - {
+            name
+        }
         todo.extend(deps[name])
     order: List[str] = []
     while len(order) < len(seen):

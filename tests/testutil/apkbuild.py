@@ -26,10 +26,11 @@ import tarfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, TypedDict, Union
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from testutil.tars import member_bytes
 
 DEFAULT_BUILDDATE = 1700000000
 
@@ -109,17 +110,24 @@ class TestKey:
         """A fresh random key (output signed with it differs between runs)."""
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
         )
         return cls(name, pem)
 
     def _private_key(self) -> rsa.RSAPrivateKey:
-        return serialization.load_pem_private_key(self.private_pem, password=None)
+        key = serialization.load_pem_private_key(self.private_pem, password=None)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise TypeError(f"test key {self.name!r} is not an RSA key (apk signs with RSA only)")
+        return key
 
     @property
     def public_pem(self) -> bytes:
-        return self._private_key().public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        return (
+            self._private_key()
+            .public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         )
 
     def sign(self, control_member: bytes, algorithm: str = "sha1") -> bytes:
@@ -230,13 +238,18 @@ def _tarinfo(e: Entry, mtime: int) -> Tuple[tarfile.TarInfo, Optional[bytes]]:
     info.uid, info.gid, info.uname, info.gname, info.mtime = e.uid, e.gid, e.uname, e.gname, mtime
     pax = {"ctime": "0", "atime": "0"}
     data = None
-    if e.kind == "dir":
-        info.type, info.mode = tarfile.DIRTYPE, 0o755 if e.mode is None else e.mode
-    elif e.kind == "symlink":
+    # The same order as Entry.kind, spelled out so the type checker sees which field is set.
+    if e.symlink is not None:
         info.type, info.mode, info.linkname = tarfile.SYMTYPE, 0o777 if e.mode is None else e.mode, e.symlink
         pax["APK-TOOLS.checksum.SHA1"] = hashlib.sha1(e.symlink.encode()).hexdigest()
-    elif e.kind == "hardlink":
-        info.type, info.mode, info.linkname = tarfile.LNKTYPE, 0o644 if e.mode is None else e.mode, _norm(e.hardlink)
+    elif e.hardlink is not None:
+        info.type, info.mode, info.linkname = (
+            tarfile.LNKTYPE,
+            0o644 if e.mode is None else e.mode,
+            _norm(e.hardlink),
+        )
+    elif e.content is None:
+        info.type, info.mode = tarfile.DIRTYPE, 0o755 if e.mode is None else e.mode
     else:
         info.type, info.mode, info.size = tarfile.REGTYPE, 0o644 if e.mode is None else e.mode, len(e.content)
         pax["APK-TOOLS.checksum.SHA1"] = hashlib.sha1(e.content).hexdigest()
@@ -246,7 +259,9 @@ def _tarinfo(e: Entry, mtime: int) -> Tuple[tarfile.TarInfo, Optional[bytes]]:
     return info, data
 
 
-def _tar(members: Sequence[Tuple[tarfile.TarInfo, Optional[bytes]]], cut: bool, fmt=tarfile.PAX_FORMAT) -> bytes:
+def _tar(
+    members: Sequence[Tuple[tarfile.TarInfo, Optional[bytes]]], cut: bool, fmt=tarfile.PAX_FORMAT
+) -> bytes:
     """A tar stream; `cut` drops the end-of-archive blocks (abuild-tar --cut) as signature/control tars do."""
     buf = io.BytesIO()
     tar = tarfile.open(fileobj=buf, mode="w", format=fmt, encoding="utf-8")
@@ -267,9 +282,13 @@ def _plain_info(name: str, data: bytes, mode: int, mtime: int) -> Tuple[tarfile.
     return info, data
 
 
-def signature_member(control_member: bytes, key: TestKey, algorithm: str = "sha1", mtime: int = DEFAULT_BUILDDATE) -> bytes:
+def signature_member(
+    control_member: bytes, key: TestKey, algorithm: str = "sha1", mtime: int = DEFAULT_BUILDDATE
+) -> bytes:
     """The gzip member holding `.SIGN.RSA[256].<key>` over `control_member` (ustar, blocks cut)."""
-    info, data = _plain_info(key.signature_file_name(algorithm), key.sign(control_member, algorithm), 0o644, mtime)
+    info, data = _plain_info(
+        key.signature_file_name(algorithm), key.sign(control_member, algorithm), 0o644, mtime
+    )
     info.uname = info.gname = ""
     return _gzip(_tar([(info, data)], cut=True, fmt=tarfile.USTAR_FORMAT))
 
@@ -278,7 +297,7 @@ def signature_member(control_member: bytes, key: TestKey, algorithm: str = "sha1
 
 
 def _install_size(entries: Sequence[Entry]) -> int:
-    blocks = sum(-(-len(e.content) // 4096) for e in entries if e.kind == "file")
+    blocks = sum(-(-len(e.content) // 4096) for e in entries if e.kind == "file" and e.content is not None)
     return max(1, blocks) * 4096
 
 
@@ -377,10 +396,16 @@ def split_members(data: bytes) -> List[bytes]:
 
 def _tar_files(member: bytes) -> Dict[str, bytes]:
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(member)), mode="r:") as tar:
-        return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+        return {m.name: member_bytes(tar, m) for m in tar.getmembers() if m.isfile()}
 
 
-def package_parts(apk: bytes) -> Dict[str, Optional[bytes]]:
+class PackageParts(TypedDict):
+    signature: Optional[bytes]
+    control: bytes
+    data: Optional[bytes]
+
+
+def package_parts(apk: bytes) -> PackageParts:
     """`{"signature": member or None, "control": member, "data": member or None}` of an apk or index."""
     members = split_members(apk)
     signature = members.pop(0) if all(n.startswith(".SIGN.") for n in _tar_files(members[0])) else None
@@ -421,11 +446,23 @@ def index_entry_text(apk: bytes) -> str:
         return " ".join(" ".join(info.get(key, [])).split())
 
     fields = [
-        ("C", q1(package_parts(apk)["control"])), ("P", one("pkgname")), ("V", one("pkgver")),
-        ("A", one("arch")), ("S", str(len(apk))), ("I", one("size", "0")), ("T", one("pkgdesc")),
-        ("U", one("url")), ("L", one("license")), ("o", one("origin")), ("m", one("maintainer")),
-        ("t", one("builddate")), ("c", one("commit")), ("k", one("provider_priority")),
-        ("D", many("depend")), ("p", many("provides")), ("i", many("install_if")),
+        ("C", q1(package_parts(apk)["control"])),
+        ("P", one("pkgname")),
+        ("V", one("pkgver")),
+        ("A", one("arch")),
+        ("S", str(len(apk))),
+        ("I", one("size", "0")),
+        ("T", one("pkgdesc")),
+        ("U", one("url")),
+        ("L", one("license")),
+        ("o", one("origin")),
+        ("m", one("maintainer")),
+        ("t", one("builddate")),
+        ("c", one("commit")),
+        ("k", one("provider_priority")),
+        ("D", many("depend")),
+        ("p", many("provides")),
+        ("i", many("install_if")),
     ]
     return "\n".join(f"{k}:{v}" for k, v in fields if v)
 

@@ -29,7 +29,8 @@ def repo_root() -> Path:
 def tracked_files(root: Path) -> Sequence[str]:
     out = subprocess.run(
         ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     ).stdout
     return sorted(p for p in out.decode().split("\0") if p and (root / p).is_file())
 

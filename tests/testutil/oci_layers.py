@@ -10,6 +10,8 @@ import tarfile
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
+from testutil.tars import member_bytes
+
 LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
 
 
@@ -40,7 +42,7 @@ def write_layer(
     blob = gzip.compress(raw, mtime=0)
     blob_path = folder / f"{name}.tar.gz"
     blob_path.write_bytes(blob)
-    descriptor = {
+    descriptor: Dict[str, object] = {
         "architecture": architecture,
         "diff_id": "sha256:" + hashlib.sha256(raw).hexdigest(),
         "digest": "sha256:" + hashlib.sha256(blob).hexdigest(),
@@ -56,15 +58,22 @@ def write_layer(
 def apk_files(apk: Path) -> Dict[str, bytes]:
     """The regular files a real `.apk` installs (its data member), for layers with genuine content."""
     files = {}
-    with gzip.open(apk, "rb") as stream, tarfile.open(fileobj=stream, mode="r|", ignore_zeros=True) as tar:
+    with gzip.open(apk, "rb") as stream, tarfile.open(
+        fileobj=stream, mode="r|", ignore_zeros=True  # type: ignore[arg-type]  # typeshed: GzipFile is no IO[bytes]
+    ) as tar:
         for member in tar:
             if member.isfile() and not member.name.startswith("."):
-                files[member.name] = tar.extractfile(member).read()  # type: ignore[union-attr]
+                files[member.name] = member_bytes(tar, member)
     return files
 
 
-def layer_input(folder: Path, files: Dict[str, bytes], architecture: Optional[str] = None, name: str = "layer",
-                created_by: str = ""):
+def layer_input(
+    folder: Path,
+    files: Dict[str, bytes],
+    architecture: Optional[str] = None,
+    name: str = "layer",
+    created_by: str = "",
+):
     """A checked `LayerInput` for `build_image`, from a fresh layer in `folder`."""
     from ocibuild.oci.layers import load_layer_input
 
@@ -80,7 +89,10 @@ def mirror_apk(arch: str, filename: str) -> Path:
     return apk_mirror() / "alpine" / release / "main" / arch / filename
 
 
-CA_BUNDLE = {"x86_64": "ca-certificates-bundle-20230506-r0.apk", "aarch64": "ca-certificates-bundle-20191127-r5.apk"}
+CA_BUNDLE = {
+    "x86_64": "ca-certificates-bundle-20230506-r0.apk",
+    "aarch64": "ca-certificates-bundle-20191127-r5.apk",
+}
 
 
 def tree_bytes(root: Path) -> Dict[str, bytes]:

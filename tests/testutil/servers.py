@@ -33,7 +33,9 @@ def require_tool(name: str) -> str:
     return path
 
 
-def _wait_until(ready: Callable[[], bool], what: str, proc: subprocess.Popen, log: Path, timeout: float) -> None:
+def _wait_until(
+    ready: Callable[[], bool], what: str, proc: subprocess.Popen, log: Path, timeout: float
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -48,8 +50,14 @@ def _wait_until(ready: Callable[[], bool], what: str, proc: subprocess.Popen, lo
 
 
 @contextlib.contextmanager
-def _process(argv: Sequence[str], log: Path, what: str, ready: Callable[[], bool], timeout: float = 60,
-             env: Optional[dict] = None) -> Iterator[subprocess.Popen]:
+def _process(
+    argv: Sequence[str],
+    log: Path,
+    what: str,
+    ready: Callable[[], bool],
+    timeout: float = 60,
+    env: Optional[dict] = None,
+) -> Iterator[subprocess.Popen]:
     with open(log, "wb") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
@@ -80,7 +88,10 @@ def docker_registry(workdir: Path) -> Iterator[Registry]:
             {
                 "version": 0.1,
                 "log": {"level": "info"},
-                "storage": {"filesystem": {"rootdirectory": str(workdir / "registry-data")}, "delete": {"enabled": True}},
+                "storage": {
+                    "filesystem": {"rootdirectory": str(workdir / "registry-data")},
+                    "delete": {"enabled": True},
+                },
                 "http": {"addr": f"127.0.0.1:{port}"},
             }
         )
@@ -90,8 +101,12 @@ def docker_registry(workdir: Path) -> Iterator[Registry]:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=2) as r:
             return r.status == 200
 
-    with _process([require_tool("docker-registry"), "serve", str(config)], workdir / "registry.log",
-                  "docker-registry", ready):
+    with _process(
+        [require_tool("docker-registry"), "serve", str(config)],
+        workdir / "registry.log",
+        "docker-registry",
+        ready,
+    ):
         yield Registry(f"127.0.0.1:{port}")
 
 
@@ -104,7 +119,9 @@ class RemoteCache:
 def bgd_path() -> str:
     path = os.environ.get("OCIBUILD_BGD") or shutil.which("bgd")
     if not path or not os.path.exists(path):
-        raise RuntimeError("BuildGrid's `bgd` is not installed: run .ci/install-test-deps (sets OCIBUILD_BGD)")
+        raise RuntimeError(
+            "BuildGrid's `bgd` is not installed: run .ci/install-test-deps (sets OCIBUILD_BGD)"
+        )
     return path
 
 
@@ -120,8 +137,13 @@ def buildgrid_cache(workdir: Path) -> Iterator[RemoteCache]:
         with socket.create_connection(("127.0.0.1", port), timeout=1):
             return True
 
-    with _process([bgd_path(), "server", "start", "-v", str(config)], workdir / "buildgrid.log", "BuildGrid",
-                  ready, timeout=90):
+    with _process(
+        [bgd_path(), "server", "start", "-v", str(config)],
+        workdir / "buildgrid.log",
+        "BuildGrid",
+        ready,
+        timeout=90,
+    ):
         time.sleep(1)  # the port opens a moment before the services are registered
         yield RemoteCache(f"grpc://127.0.0.1:{port}", "main")
 
@@ -133,17 +155,43 @@ class Podman:
     def command(self, *args: str) -> List[str]:
         d = self.workdir
         return [
-            require_tool("podman"), "--root", str(d / "root"), "--runroot", str(d / "runroot"),
-            "--tmpdir", str(d / "tmp"), "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs",
-            "--events-backend", "file", "--runtime", "runc", *args,
+            require_tool("podman"),
+            "--root",
+            str(d / "root"),
+            "--runroot",
+            str(d / "runroot"),
+            "--tmpdir",
+            str(d / "tmp"),
+            "--storage-driver",
+            "vfs",
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "file",
+            "--runtime",
+            "runc",
+            *args,
         ]
 
     def run_image(self, image: str, *args: str, user: Optional[str] = None) -> subprocess.CompletedProcess:
         user_args = ["--user", user] if user else []
         return subprocess.run(
-            self.command("run", "--rm", "--network", "none", "--ulimit", "nofile=20000:20000",
-                         "--ulimit", "nproc=32768:32768", *user_args, image, *args),
-            capture_output=True, text=True, timeout=300,
+            self.command(
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--ulimit",
+                "nofile=20000:20000",
+                "--ulimit",
+                "nproc=32768:32768",
+                *user_args,
+                image,
+                *args,
+            ),
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
 
 
@@ -196,8 +244,13 @@ def dockerd(workdir: Path) -> Iterator[Docker]:
         return subprocess.run(docker.command("info"), capture_output=True, timeout=10).returncode == 0
 
     try:
-        with _process([require_tool("dockerd"), "--config-file", str(d / "daemon.json")], d / "dockerd.log",
-                      "dockerd", ready, timeout=90):
+        with _process(
+            [require_tool("dockerd"), "--config-file", str(d / "daemon.json")],
+            d / "dockerd.log",
+            "dockerd",
+            ready,
+            timeout=90,
+        ):
             yield docker
     finally:
         # dockerd can leave an nsfs mount under its exec-root.

@@ -26,7 +26,9 @@ def split_gzip_members(data: bytes, origin: str) -> List[Tuple[int, int]]:
     Decompresses in chunks and throws the output away, so memory stays small for big data members.
     """
     if not data:
-        raise OciBuildError(f"{origin}: empty file, expected gzip members: the download is corrupt, fetch it again")
+        raise OciBuildError(
+            f"{origin}: empty file, expected gzip members: the download is corrupt, fetch it again"
+        )
     ranges: List[Tuple[int, int]] = []
     start = 0
     view = memoryview(data)
@@ -35,7 +37,7 @@ def split_gzip_members(data: bytes, origin: str) -> List[Tuple[int, int]]:
         pos = start
         try:
             while not decoder.eof and pos < len(data):
-                chunk = view[pos:pos + _CHUNK]
+                chunk = view[pos : pos + _CHUNK]
                 pos += len(chunk)
                 # Bounded output per call (highly compressible data could expand a lot); discard it.
                 decoder.decompress(chunk, _CHUNK * 16)
@@ -61,17 +63,29 @@ def _gunzip(member: bytes) -> bytes:
     return zlib.decompress(member, wbits=31)
 
 
+def _file_content(tar: tarfile.TarFile, info: tarfile.TarInfo, origin: str, what: str) -> bytes:
+    reader = tar.extractfile(info)
+    if reader is None:  # only for non-regular members, which the caller skips
+        raise OciBuildError(
+            f"{origin}: {info.name!r} in the {what} member is not a regular file: the file is corrupt"
+        )
+    with reader:
+        return reader.read()
+
+
 def _tar_members(blob: bytes, origin: str, what: str) -> List[Tuple[tarfile.TarInfo, Optional[bytes]]]:
     """Members of an uncompressed tar (signature and control tars have their end blocks cut)."""
     try:
         with tarfile.open(fileobj=io.BytesIO(blob), mode="r:") as tar:
-            out = []
+            out: List[Tuple[tarfile.TarInfo, Optional[bytes]]] = []
             for info in tar.getmembers():
-                content = tar.extractfile(info).read() if info.isfile() else None
+                content = _file_content(tar, info, origin, what) if info.isfile() else None
                 out.append((info, content))
             return out
     except (tarfile.TarError, EOFError, OSError) as e:
-        raise OciBuildError(f"{origin}: the {what} member is not a valid tar ({e}): the file is corrupt") from None
+        raise OciBuildError(
+            f"{origin}: the {what} member is not a valid tar ({e}): the file is corrupt"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -84,7 +98,7 @@ class SignatureFile:
 def _parse_signature_name(name: str) -> Optional[Tuple[str, str]]:
     for prefix, algorithm in _SIGNATURE_PREFIXES:
         if name.startswith(prefix) and len(name) > len(prefix):
-            return name[len(prefix):], algorithm
+            return name[len(prefix) :], algorithm
     return None
 
 
@@ -101,19 +115,19 @@ class ApkArchive:
     def signature_member(self) -> Optional[bytes]:
         if self.signature_range is None:
             return None
-        return self.raw[self.signature_range[0]:self.signature_range[1]]
+        return self.raw[self.signature_range[0] : self.signature_range[1]]
 
     @property
     def control_member(self) -> bytes:
         """The raw compressed control member: what signatures and the Q1 checksum cover."""
-        return self.raw[self.control_range[0]:self.control_range[1]]
+        return self.raw[self.control_range[0] : self.control_range[1]]
 
     @property
     def data_member(self) -> Optional[bytes]:
         """The raw compressed data member (its sha256 is `.PKGINFO`'s datahash), None for an index."""
         if self.data_range is None:
             return None
-        return self.raw[self.data_range[0]:self.data_range[1]]
+        return self.raw[self.data_range[0] : self.data_range[1]]
 
     @property
     def control_files(self) -> Dict[str, bytes]:
@@ -142,13 +156,15 @@ def _read_signatures(member: bytes, origin: str) -> Optional[Tuple[SignatureFile
 def read_apk(data: bytes, origin: str) -> ApkArchive:
     """Locate the members of an .apk (signature, control, data) or APKINDEX.tar.gz (signature, control)."""
     ranges = split_gzip_members(data, origin)
-    first = data[ranges[0][0]:ranges[0][1]]
+    first = data[ranges[0][0] : ranges[0][1]]
     signatures = _read_signatures(first, origin)
     signature_range = None
     if signatures is not None:
         signature_range, ranges = ranges[0], ranges[1:]
     if not ranges:
-        raise OciBuildError(f"{origin}: has a signature but no control member: the file is truncated, fetch it again")
+        raise OciBuildError(
+            f"{origin}: has a signature but no control member: the file is truncated, fetch it again"
+        )
     if len(ranges) > 2:
         raise OciBuildError(
             f"{origin}: {len(ranges) + (signature_range is not None)} gzip members, expected at most signature, "

@@ -45,7 +45,9 @@ def verify_package(
     if expected_sha256 is not None:
         actual = sha256_hex(data)
         if actual != expected_sha256:
-            raise OciBuildError(f"{origin}: sha256 is {actual}, expected {expected_sha256}: the package changed; {advice}")
+            raise OciBuildError(
+                f"{origin}: sha256 is {actual}, expected {expected_sha256}: the package changed; {advice}"
+            )
     archive = read_apk(data, origin)
     keyring.verify(archive)
     checksum = q1_checksum(archive.control_member)
@@ -64,7 +66,9 @@ def verify_package(
         raise OciBuildError(f"{origin}: .PKGINFO is not UTF-8 text ({e}): the package is malformed") from None
     info = parse_pkginfo(pkginfo_text, origin)
     if not info.datahash:
-        raise OciBuildError(f"{origin}: .PKGINFO has no datahash, so its files cannot be verified: unsupported package")
+        raise OciBuildError(
+            f"{origin}: .PKGINFO has no datahash, so its files cannot be verified: unsupported package"
+        )
     datahash = sha256_hex(archive.data_member)
     if datahash != info.datahash:
         raise OciBuildError(

@@ -13,8 +13,7 @@ import urllib.parse
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import requests
-import urllib3
-
+import urllib3  # pants: no-infer-dep (installed with requests, which wraps it)
 from ocibuild.errors import OciBuildError
 
 
@@ -52,7 +51,7 @@ class Mirrors:
         if not matches:
             return [url]
         prefix = max(matches, key=len)
-        return [alternative + url[len(prefix):] for alternative in self._mapping[prefix]]
+        return [alternative + url[len(prefix) :] for alternative in self._mapping[prefix]]
 
 
 class _Retryable(Exception):
@@ -71,8 +70,9 @@ def _file_path(url: str) -> str:
 
 
 class Fetcher:
-    def __init__(self, mirrors: Optional[Mirrors] = None, timeout: float = 30, retries: int = 3,
-                 backoff: float = 0.5) -> None:
+    def __init__(
+        self, mirrors: Optional[Mirrors] = None, timeout: float = 30, retries: int = 3, backoff: float = 0.5
+    ) -> None:
         self.mirrors = mirrors or Mirrors()
         self.timeout = timeout
         self.retries = max(1, retries)  # attempts per candidate URL for retryable failures

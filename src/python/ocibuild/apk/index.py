@@ -41,20 +41,39 @@ class IndexEntry:
         return f"{self.name}-{self.version}.apk"
 
 
-_TEXT_FIELDS = {"C": "checksum", "P": "name", "V": "version", "A": "architecture", "T": "description",
-                "U": "url", "L": "license", "o": "origin", "m": "maintainer", "c": "commit"}
-_INT_FIELDS = {"S": "size", "I": "installed_size", "t": "build_time", "k": "provider_priority",
-               "q": "replaces_priority"}
+_TEXT_FIELDS = {
+    "C": "checksum",
+    "P": "name",
+    "V": "version",
+    "A": "architecture",
+    "T": "description",
+    "U": "url",
+    "L": "license",
+    "o": "origin",
+    "m": "maintainer",
+    "c": "commit",
+}
+_INT_FIELDS = {
+    "S": "size",
+    "I": "installed_size",
+    "t": "build_time",
+    "k": "provider_priority",
+    "q": "replaces_priority",
+}
 _LIST_FIELDS = {"D": "depends", "p": "provides", "i": "install_if", "r": "replaces"}
 
 
 def _entry(fields: Dict[str, object], origin: str, lineno: int) -> IndexEntry:
     for letter, attr in (("P", "name"), ("V", "version"), ("C", "checksum")):
         if not fields.get(attr):
-            raise OciBuildError(f"{origin}: APKINDEX entry ending at line {lineno} has no {letter}: field: the index is malformed")
+            raise OciBuildError(
+                f"{origin}: APKINDEX entry ending at line {lineno} has no {letter}: field: the index is malformed"
+            )
     version = str(fields["version"])
     if not is_valid_version(version):
-        raise OciBuildError(f"{origin}: APKINDEX line {lineno}: package {fields['name']} has invalid version {version!r}")
+        raise OciBuildError(
+            f"{origin}: APKINDEX line {lineno}: package {fields['name']} has invalid version {version!r}"
+        )
     if not str(fields["checksum"]).startswith("Q1"):
         raise OciBuildError(
             f"{origin}: APKINDEX entry {fields['name']}-{version}: unsupported checksum {fields['checksum']!r} (expected Q1...)"
@@ -74,7 +93,9 @@ def parse_apkindex(text: str, origin: str) -> List[IndexEntry]:
                 fields = {}
             continue
         if len(line) < 2 or line[1] != ":":
-            raise OciBuildError(f"{origin}: APKINDEX line {lineno} is not 'X:value': {line[:80]!r}: the index is malformed")
+            raise OciBuildError(
+                f"{origin}: APKINDEX line {lineno} is not 'X:value': {line[:80]!r}: the index is malformed"
+            )
         letter, value = line[0], line[2:]
         if letter in _TEXT_FIELDS:
             fields[_TEXT_FIELDS[letter]] = value
@@ -108,7 +129,9 @@ def load_index(data: bytes, keyring: Keyring, origin: str) -> ApkIndex:
         raise OciBuildError(f"{origin}: has a data member: this is a package, not an APKINDEX.tar.gz")
     files = archive.control_files
     if "APKINDEX" not in files:
-        raise OciBuildError(f"{origin}: no APKINDEX file inside (found {', '.join(sorted(files)) or 'nothing'}): not an index")
+        raise OciBuildError(
+            f"{origin}: no APKINDEX file inside (found {', '.join(sorted(files)) or 'nothing'}): not an index"
+        )
     try:
         text = files["APKINDEX"].decode("utf-8")
         description = files.get("DESCRIPTION", b"").decode("utf-8").strip()

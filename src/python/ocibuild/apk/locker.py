@@ -25,7 +25,9 @@ def _is_url(text: str) -> bool:
     return "://" in text
 
 
-def _section(raw: bytes, byte_range: Optional[Tuple[int, int]], algorithm: str, what: str, origin: str) -> LockedSection:
+def _section(
+    raw: bytes, byte_range: Optional[Tuple[int, int]], algorithm: str, what: str, origin: str
+) -> LockedSection:
     """apko's member checksum: "<algorithm>-<base64 digest>" of the raw (compressed) member."""
     if byte_range is None:
         raise OciBuildError(f"{origin}: the package has no {what} member; it is not a valid .apk")
@@ -66,11 +68,18 @@ def _repository(repo: str, arch: str) -> LockedRepository:
     return LockedRepository(name=f"{parsed.netloc}{parsed.path}/{arch}", url=url, architecture=arch)
 
 
-def _lock_package(entry: IndexEntry, arch: str, url: str, index_url: str, fetcher: Fetcher, keyring: Keyring) -> LockedPackage:
+def _lock_package(
+    entry: IndexEntry, arch: str, url: str, index_url: str, fetcher: Fetcher, keyring: Keyring
+) -> LockedPackage:
     data = fetcher.fetch(url, size=entry.size)
     archive, info = verify_package(
-        data, origin=url, keyring=keyring, expected_checksum=entry.checksum, expected_sha256=None,
-        expected_size=entry.size, advice=f"the package does not match {index_url}; fix or refresh the mirror",
+        data,
+        origin=url,
+        keyring=keyring,
+        expected_checksum=entry.checksum,
+        expected_sha256=None,
+        expected_size=entry.size,
+        advice=f"the package does not match {index_url}; fix or refresh the mirror",
     )
     if (info.pkgname, info.pkgver) != (entry.name, entry.version):
         raise OciBuildError(
@@ -92,7 +101,9 @@ def _lock_package(entry: IndexEntry, arch: str, url: str, index_url: str, fetche
     )
 
 
-def lock(spec: ImageContentsSpec, spec_bytes: bytes, spec_name: str, fetcher: Fetcher, base_dir: str) -> Lockfile:
+def lock(
+    spec: ImageContentsSpec, spec_bytes: bytes, spec_name: str, fetcher: Fetcher, base_dir: str
+) -> Lockfile:
     """Everything a build needs, pinned: keys (with their PEM), per-arch indexes and packages in install order."""
     keys = _load_keys(spec, fetcher, base_dir)
     keyring = Keyring.from_pems({k.name: k.pem for k in keys})
@@ -123,6 +134,7 @@ def lock(spec: ImageContentsSpec, spec_bytes: bytes, spec_name: str, fetcher: Fe
 
 def describe_changes(old: Optional[Lockfile], new: Lockfile) -> List[str]:
     """One readable line per package that was added, removed, up- or downgraded or rebuilt."""
+
     def by_key(lock: Optional[Lockfile]) -> Dict[Tuple[str, str], LockedPackage]:
         return {(p.architecture, p.name): p for p in (lock.packages if lock else ())}
 
@@ -147,4 +159,3 @@ def describe_changes(old: Optional[Lockfile], new: Lockfile) -> List[str]:
     if old is not None and [(k.name, k.pem) for k in old.keys] != [(k.name, k.pem) for k in new.keys]:
         lines.append("keyring changed")
     return lines
-

@@ -132,7 +132,9 @@ def dump_lockfile(lock: Lockfile) -> str:
         "contents": {
             "keyring": [{"name": k.name, "url": k.url, "data": k.pem.decode("ascii")} for k in lock.keys],
             "build_repositories": [],
-            "repositories": [{"name": r.name, "url": r.url, "architecture": r.architecture} for r in lock.repositories],
+            "repositories": [
+                {"name": r.name, "url": r.url, "architecture": r.architecture} for r in lock.repositories
+            ],
             "packages": [_package_json(p) for p in lock.packages],
         },
     }
@@ -147,9 +149,13 @@ class _Reader:
         self.origin = origin
 
     def fail(self, where: str, what: str) -> "OciBuildError":
-        return OciBuildError(f"{self.origin}: {where}: {what}; re-run `./pants generate-lockfiles` to rewrite the lock")
+        return OciBuildError(
+            f"{self.origin}: {where}: {what}; re-run `./pants generate-lockfiles` to rewrite the lock"
+        )
 
-    def mapping(self, value: Any, where: str, keys: Sequence[str], optional: Sequence[str] = ()) -> Dict[str, Any]:
+    def mapping(
+        self, value: Any, where: str, keys: Sequence[str], optional: Sequence[str] = ()
+    ) -> Dict[str, Any]:
         if not isinstance(value, dict):
             raise self.fail(where, "expected an object")
         unknown = sorted(set(value) - set(keys) - set(optional))
@@ -197,9 +203,13 @@ def load_lockfile(text: str, origin: str) -> Lockfile:
         raise r.fail(f"line {getattr(e, 'lineno', '?')}", "not valid JSON") from None
     doc = r.mapping(doc, "top level", ("version", "config", "contents"))
     if doc["version"] != LOCKFILE_VERSION:
-        raise r.fail("version", f"unsupported lockfile version {doc['version']!r}, expected {LOCKFILE_VERSION!r}")
+        raise r.fail(
+            "version", f"unsupported lockfile version {doc['version']!r}, expected {LOCKFILE_VERSION!r}"
+        )
     config = r.mapping(doc["config"], "config", ("name", "checksum"))
-    contents = r.mapping(doc["contents"], "contents", ("keyring", "repositories", "packages"), ("build_repositories",))
+    contents = r.mapping(
+        doc["contents"], "contents", ("keyring", "repositories", "packages"), ("build_repositories",)
+    )
     if contents.get("build_repositories"):
         raise r.fail("contents.build_repositories", "build repositories are not supported")
 
@@ -210,19 +220,41 @@ def load_lockfile(text: str, origin: str) -> Lockfile:
         pem = r.text(k["data"], f"{where}.data")
         if "-----BEGIN PUBLIC KEY-----" not in pem:
             raise r.fail(f"{where}.data", "not a PEM public key")
-        keys.append(LockedKey(r.text(k["name"], f"{where}.name"), r.text(k["url"], f"{where}.url"), pem.encode("ascii")))
+        keys.append(
+            LockedKey(
+                r.text(k["name"], f"{where}.name"), r.text(k["url"], f"{where}.url"), pem.encode("ascii")
+            )
+        )
 
     repositories = []
     for i, repo in enumerate(r.items(contents["repositories"], "contents.repositories")):
         where = f"contents.repositories[{i}]"
         repo = r.mapping(repo, where, ("name", "url", "architecture"))
-        repositories.append(LockedRepository(*(r.text(repo[k], f"{where}.{k}") for k in ("name", "url", "architecture"))))
+        repositories.append(
+            LockedRepository(*(r.text(repo[k], f"{where}.{k}") for k in ("name", "url", "architecture")))
+        )
 
     packages = []
     for i, p in enumerate(r.items(contents["packages"], "contents.packages")):
         where = f"contents.packages[{i}]"
-        p = r.mapping(p, where, ("name", "url", "version", "architecture", "signature", "control", "data", "checksum",
-                             "sha256", "size", "replaces", "dependencies"))
+        p = r.mapping(
+            p,
+            where,
+            (
+                "name",
+                "url",
+                "version",
+                "architecture",
+                "signature",
+                "control",
+                "data",
+                "checksum",
+                "sha256",
+                "size",
+                "replaces",
+                "dependencies",
+            ),
+        )
         pkg = LockedPackage(
             name=r.text(p["name"], f"{where}.name"),
             version=r.text(p["version"], f"{where}.version"),
@@ -237,9 +269,15 @@ def load_lockfile(text: str, origin: str) -> Lockfile:
             replaces=r.strings(p["replaces"], f"{where}.replaces"),
             dependencies=r.strings(p["dependencies"], f"{where}.dependencies"),
         )
-        if not (pkg.signature.start == 0 and pkg.signature.end == pkg.control.start
-                and pkg.control.end == pkg.data.start and pkg.data.end == pkg.size):
-            raise r.fail(where, f"signature/control/data ranges of {pkg.name} do not tile its {pkg.size} bytes")
+        if not (
+            pkg.signature.start == 0
+            and pkg.signature.end == pkg.control.start
+            and pkg.control.end == pkg.data.start
+            and pkg.data.end == pkg.size
+        ):
+            raise r.fail(
+                where, f"signature/control/data ranges of {pkg.name} do not tile its {pkg.size} bytes"
+            )
         packages.append(pkg)
 
     lock = Lockfile(

@@ -8,10 +8,26 @@ from typing import Dict, List, Optional, Tuple
 from ocibuild.errors import OciBuildError
 
 # Keys whose values are space-separated lists; abuild writes some one per line, apk-tools accepts both.
-_LIST_KEYS = {"depend": "depends", "provides": "provides", "replaces": "replaces", "install_if": "install_if",
-              "triggers": "triggers"}
-_TEXT_KEYS = {"pkgname", "pkgver", "pkgdesc", "url", "packager", "arch", "origin", "commit", "maintainer",
-              "license", "datahash"}
+_LIST_KEYS = {
+    "depend": "depends",
+    "provides": "provides",
+    "replaces": "replaces",
+    "install_if": "install_if",
+    "triggers": "triggers",
+}
+_TEXT_KEYS = {
+    "pkgname",
+    "pkgver",
+    "pkgdesc",
+    "url",
+    "packager",
+    "arch",
+    "origin",
+    "commit",
+    "maintainer",
+    "license",
+    "datahash",
+}
 _INT_KEYS = {"builddate", "size", "provider_priority", "replaces_priority"}
 
 

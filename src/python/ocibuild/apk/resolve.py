@@ -63,7 +63,9 @@ def _satisfies(dep: Dependency, provider: _Provider) -> bool:
 def _parse(text: str, source: str, arch: str) -> Dependency:
     dep = parse_dependency(text, f"{source} ({arch})")
     if dep.tag:
-        raise OciBuildError(f"{source} ({arch}): {text!r}: repository tags (name@tag) are not supported; drop the tag")
+        raise OciBuildError(
+            f"{source} ({arch}): {text!r}: repository tags (name@tag) are not supported; drop the tag"
+        )
     return dep
 
 
@@ -261,7 +263,9 @@ def resolve(indexes: Sequence[ApkIndex], requests: Sequence[str], arch: str) -> 
             known.append(r.constraint)
             continue
         return _install_order(universe, solver.selected)
-    raise OciBuildError(f"cannot settle the dependencies of {', '.join(requests)} for {arch}; simplify the spec")
+    raise OciBuildError(
+        f"cannot settle the dependencies of {', '.join(requests)} for {arch}; simplify the spec"
+    )
 
 
 def _install_order(universe: _Universe, selected: Dict[str, IndexEntry]) -> List[IndexEntry]:

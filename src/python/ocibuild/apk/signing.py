@@ -8,7 +8,6 @@ from typing import Dict, Mapping, Tuple, Union
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-
 from ocibuild.apk.archive import ApkArchive
 from ocibuild.errors import OciBuildError
 
@@ -27,11 +26,15 @@ class Keyring:
         keys = {}
         for name, pem in sorted(mapping.items()):
             if not name or "/" in name:
-                raise OciBuildError(f"apk key {name!r}: a key name must be a plain file name like 'x@y-1234.rsa.pub'")
+                raise OciBuildError(
+                    f"apk key {name!r}: a key name must be a plain file name like 'x@y-1234.rsa.pub'"
+                )
             try:
                 key = serialization.load_pem_public_key(bytes(pem))
             except (ValueError, TypeError) as e:
-                raise OciBuildError(f"apk key {name}: not a PEM public key ({e}): fetch the key file again") from None
+                raise OciBuildError(
+                    f"apk key {name}: not a PEM public key ({e}): fetch the key file again"
+                ) from None
             if not isinstance(key, rsa.RSAPublicKey):
                 raise OciBuildError(f"apk key {name}: not an RSA public key: apk signatures use RSA keys")
             keys[name] = key
@@ -53,7 +56,9 @@ class Keyring:
         try:
             return self._pems[name]
         except KeyError:
-            raise OciBuildError(f"apk key {name} is not in the keyring (keys: {', '.join(self.names) or 'none'})") from None
+            raise OciBuildError(
+                f"apk key {name} is not in the keyring (keys: {', '.join(self.names) or 'none'})"
+            ) from None
 
     def verify(self, archive: ApkArchive) -> str:
         """The name of the key whose signature over the control member verifies; OciBuildError otherwise."""
@@ -69,7 +74,9 @@ class Keyring:
         control = archive.control_member
         for sig in known:
             try:
-                self._keys[sig.key_name].verify(sig.signature, control, padding.PKCS1v15(), _HASHES[sig.algorithm]())
+                self._keys[sig.key_name].verify(
+                    sig.signature, control, padding.PKCS1v15(), _HASHES[sig.algorithm]()
+                )
                 return sig.key_name
             except InvalidSignature:
                 continue

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Tuple
 
 import yaml
-
 from ocibuild.errors import OciBuildError
 
 # Docker/OCI architecture names that users often write, mapped to Alpine's names (as apko does).
@@ -43,9 +42,7 @@ def spec_checksum(spec_bytes: bytes) -> str:
 def _check_keys(mapping: Dict[Any, Any], allowed: Tuple[str, ...], where: str, origin: str) -> None:
     for key in mapping:
         if key not in allowed:
-            raise OciBuildError(
-                f"{origin}: unknown key {where}{key!r}; allowed here: {', '.join(allowed)}"
-            )
+            raise OciBuildError(f"{origin}: unknown key {where}{key!r}; allowed here: {', '.join(allowed)}")
 
 
 def _string_list(value: Any, where: str, origin: str, required: bool) -> Tuple[str, ...]:
@@ -65,7 +62,9 @@ def _string_list(value: Any, where: str, origin: str, required: bool) -> Tuple[s
 def _normalise_arch(arch: str, origin: str) -> str:
     name = _ARCH_ALIASES.get(arch, arch)
     if name not in KNOWN_ARCHS:
-        raise OciBuildError(f"{origin}: unknown architecture {arch!r} in archs; use one of {', '.join(KNOWN_ARCHS)}")
+        raise OciBuildError(
+            f"{origin}: unknown architecture {arch!r} in archs; use one of {', '.join(KNOWN_ARCHS)}"
+        )
     return name
 
 
@@ -83,7 +82,9 @@ def load_spec(text: str, origin: str) -> ImageContentsSpec:
     _check_keys(doc, _TOP_KEYS, "", origin)
     contents = doc.get("contents")
     if not isinstance(contents, dict):
-        raise OciBuildError(f"{origin}: 'contents' is required and must be a mapping with {', '.join(_CONTENTS_KEYS)}")
+        raise OciBuildError(
+            f"{origin}: 'contents' is required and must be a mapping with {', '.join(_CONTENTS_KEYS)}"
+        )
     _check_keys(contents, _CONTENTS_KEYS, "contents.", origin)
 
     repositories = _string_list(contents.get("repositories"), "contents.repositories", origin, required=True)
@@ -101,7 +102,9 @@ def load_spec(text: str, origin: str) -> ImageContentsSpec:
             raise OciBuildError(f"{origin}: archs lists {name} more than once")
         archs.append(name)
     if not repositories or not keyring or not packages or not archs:
-        raise OciBuildError(f"{origin}: contents.repositories, contents.keyring, contents.packages and archs must not be empty")
+        raise OciBuildError(
+            f"{origin}: contents.repositories, contents.keyring, contents.packages and archs must not be empty"
+        )
     return ImageContentsSpec(
         repositories=tuple(r.rstrip("/") for r in repositories),
         keyring=keyring,

@@ -68,7 +68,7 @@ def _tokens(v: str) -> Iterator[_Token]:
             if kind > _SUFFIX_NO:
                 break
             end = _span(v, pos + 1, _LOWER)
-            text = v[pos + 1:end]
+            text = v[pos + 1 : end]
             if text not in _SUFFIXES:
                 break
             kind, pos = _SUFFIX, end
@@ -78,7 +78,7 @@ def _tokens(v: str) -> Iterator[_Token]:
             end = _span(v, pos + 2, _DIGITS)
             if end == pos + 2:
                 break
-            kind, text, pos = _REVISION_NO, v[pos + 2:end], end
+            kind, text, pos = _REVISION_NO, v[pos + 2 : end], end
         else:
             break
         yield (kind, text, _SUFFIXES.get(text, 0) if kind == _SUFFIX else 0)
@@ -140,8 +140,14 @@ def is_valid_version(v: str) -> bool:
 
 # Operators as sets of characters, as apk-tools reads them ("=>" is ">=").
 _OPERATORS = {
-    frozenset("="): "=", frozenset("<"): "<", frozenset("<="): "<=", frozenset(">"): ">",
-    frozenset(">="): ">=", frozenset("~"): "~", frozenset("~="): "~", frozenset("<>"): "><",
+    frozenset("="): "=",
+    frozenset("<"): "<",
+    frozenset("<="): "<=",
+    frozenset(">"): ">",
+    frozenset(">="): ">=",
+    frozenset("~"): "~",
+    frozenset("~="): "~",
+    frozenset("<>"): "><",
 }
 
 
@@ -189,14 +195,18 @@ def parse_dependency(text: str, origin: str = "") -> Dependency:
     op_text, version = rest[:j], rest[j:]
     name, _, tag = name_part.partition("@")
     if not name or " " in raw:
-        raise OciBuildError(f"{where}invalid dependency {text!r}: expected [!]name[op version], e.g. tzdata>=2023c")
+        raise OciBuildError(
+            f"{where}invalid dependency {text!r}: expected [!]name[op version], e.g. tzdata>=2023c"
+        )
     if "@" in name_part and not tag:
         raise OciBuildError(f"{where}invalid dependency {text!r}: empty repository tag after '@'")
     if not op_text:
         return Dependency(name, None, None, conflict, tag or None)
     op = _OPERATORS.get(frozenset(op_text)) if len(op_text) <= 2 else None
     if op is None:
-        raise OciBuildError(f"{where}invalid dependency {text!r}: unknown operator {op_text!r} (use = < <= > >= ~)")
+        raise OciBuildError(
+            f"{where}invalid dependency {text!r}: unknown operator {op_text!r} (use = < <= > >= ~)"
+        )
     if not version or (op != "><" and not is_valid_version(version)):
         raise OciBuildError(f"{where}invalid dependency {text!r}: {version!r} is not a valid apk version")
     return Dependency(name, op, version, conflict, tag or None)

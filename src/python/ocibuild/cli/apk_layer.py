@@ -31,13 +31,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--lockfile", required=True)
     p.add_argument("--arch", required=True, help="APK architecture, e.g. x86_64 or aarch64")
     p.add_argument("--packages-dir", required=True, help="folder holding the lock's .apk files")
-    p.add_argument("--package", action="append", default=[], metavar="NAME",
-                   help="only this package and its lock dependencies (repeatable; default: all)")
+    p.add_argument(
+        "--package",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only this package and its lock dependencies (repeatable; default: all)",
+    )
     p.add_argument("--accounts", help="users and groups, apko's accounts format as JSON")
-    p.add_argument("--source-date-epoch", type=int, help="mtime of every entry (default: newest package build time)")
+    p.add_argument(
+        "--source-date-epoch", type=int, help="mtime of every entry (default: newest package build time)"
+    )
     p.add_argument("--allow-setuid", action="store_true", help="accept setuid/setgid files")
-    p.add_argument("--skip-scripts-of", action="append", default=[], metavar="NAME",
-                   help="package whose install scripts are safe to skip (repeatable)")
+    p.add_argument(
+        "--skip-scripts-of",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="package whose install scripts are safe to skip (repeatable)",
+    )
     p.add_argument("--output-layer", required=True)
     p.add_argument("--output-descriptor", required=True)
     return p
@@ -46,7 +58,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: List[str]) -> int:
     args = _parser().parse_args(argv)
     lock = load_lockfile(_read_text(args.lockfile, "lockfile"), args.lockfile)
-    accounts = load_accounts(_read_text(args.accounts, "accounts file"), args.accounts) if args.accounts else None
+    accounts = (
+        load_accounts(_read_text(args.accounts, "accounts file"), args.accounts) if args.accounts else None
+    )
     if args.source_date_epoch is not None and args.source_date_epoch < 0:
         raise OciBuildError(f"--source-date-epoch {args.source_date_epoch}: must not be negative")
     options = ApkLayerOptions(
@@ -58,5 +72,7 @@ def main(argv: List[str]) -> int:
         skip_scripts_of=tuple(args.skip_scripts_of),
     )
     descriptor = build_apk_layer(lock, args.packages_dir, options, args.output_layer, args.output_descriptor)
-    print(f"{args.output_layer}: {descriptor.blob.digest} ({descriptor.blob.size} bytes, {len(descriptor.packages)} packages)")
+    print(
+        f"{args.output_layer}: {descriptor.blob.digest} ({descriptor.blob.size} bytes, {len(descriptor.packages)} packages)"
+    )
     return 0

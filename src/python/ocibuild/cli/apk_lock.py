@@ -21,15 +21,26 @@ from ocibuild.layer.atomic import write_bytes_atomically
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ocibuild apk-lock", description="Resolve an apko-style spec into a lockfile.")
-    p.add_argument("--spec", required=True, help="the YAML spec (contents: repositories, keyring, packages; archs)")
+    p = argparse.ArgumentParser(
+        prog="python -m ocibuild apk-lock", description="Resolve an apko-style spec into a lockfile."
+    )
+    p.add_argument(
+        "--spec", required=True, help="the YAML spec (contents: repositories, keyring, packages; archs)"
+    )
     p.add_argument("--output", required=True, help="the lockfile to write (or to check)")
     p.add_argument("--name", help="the spec's name recorded in the lock (default: --spec as given)")
-    p.add_argument("--mirror", action="append", default=[], metavar="PREFIX=MIRROR1,MIRROR2",
-                   help="fetch URLs starting with PREFIX from these prefixes instead, in order (repeatable)")
+    p.add_argument(
+        "--mirror",
+        action="append",
+        default=[],
+        metavar="PREFIX=MIRROR1,MIRROR2",
+        help="fetch URLs starting with PREFIX from these prefixes instead, in order (repeatable)",
+    )
     p.add_argument("--timeout", type=float, default=30, help="seconds per HTTP request")
     p.add_argument("--retries", type=int, default=3, help="attempts per URL on connection errors and 5xx")
-    p.add_argument("--check", action="store_true", help="exit 1 if the lockfile is missing or stale; fetch nothing")
+    p.add_argument(
+        "--check", action="store_true", help="exit 1 if the lockfile is missing or stale; fetch nothing"
+    )
     return p
 
 
@@ -61,9 +72,11 @@ def main(argv: Sequence[str]) -> int:
         if not os.path.exists(args.output):
             print(f"{args.output} is missing: run `./pants generate-lockfiles` to create it")
             return 1
-        old = load_lockfile(_read(args.output, "lockfile").decode("utf-8", "replace"), args.output)
-        if old.spec_checksum != spec_checksum(spec_bytes):
-            print(f"{args.output} is stale: {args.spec} changed since it was locked; run `./pants generate-lockfiles`")
+        locked = load_lockfile(_read(args.output, "lockfile").decode("utf-8", "replace"), args.output)
+        if locked.spec_checksum != spec_checksum(spec_bytes):
+            print(
+                f"{args.output} is stale: {args.spec} changed since it was locked; run `./pants generate-lockfiles`"
+            )
             return 1
         print(f"{args.output} is up to date with {args.spec}")
         return 0

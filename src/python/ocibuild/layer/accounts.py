@@ -49,7 +49,9 @@ class Accounts:
     groups: Tuple[Group, ...] = ()
 
 
-def _check_keys(obj: Any, allowed: Sequence[str], required: Sequence[str], where: str, origin: str) -> Dict[str, Any]:
+def _check_keys(
+    obj: Any, allowed: Sequence[str], required: Sequence[str], where: str, origin: str
+) -> Dict[str, Any]:
     if not isinstance(obj, dict):
         raise OciBuildError(f"{origin}: {where} must be an object")
     unknown = sorted(set(obj) - set(allowed))
@@ -62,7 +64,12 @@ def _check_keys(obj: Any, allowed: Sequence[str], required: Sequence[str], where
 
 
 def _name(value: Any, where: str, origin: str) -> str:
-    if not isinstance(value, str) or not value or any(c in value for c in ":,\n\r\t /") or value.startswith("-"):
+    if (
+        not isinstance(value, str)
+        or not value
+        or any(c in value for c in ":,\n\r\t /")
+        or value.startswith("-")
+    ):
         raise OciBuildError(f"{origin}: {where}: {value!r} is not a valid account name")
     return value
 

@@ -72,7 +72,9 @@ def read_data_member(data_member: bytes, package: str, *, allow_setuid: bool = F
             out.append(PackageFile(TarEntry(path, DIR, mode, m.uid, m.gid), None))
         elif m.typeflag == b"0":
             if mode & 0o6000 and not allow_setuid:
-                raise OciBuildError(f"{where} is setuid/setgid (mode {mode:04o}); allow it explicitly (allow_setuid)")
+                raise OciBuildError(
+                    f"{where} is setuid/setgid (mode {mode:04o}); allow it explicitly (allow_setuid)"
+                )
             content = raw[m.offset : m.offset + m.size]
             checksum = _checked(recorded, content, where)
             file_checksums[path] = checksum
@@ -81,12 +83,16 @@ def read_data_member(data_member: bytes, package: str, *, allow_setuid: bool = F
             if not m.linkname:
                 raise OciBuildError(f"{where} is a symlink with an empty target")
             checksum = _checked(recorded, m.linkname.encode("utf-8", "surrogateescape"), where)
-            out.append(PackageFile(TarEntry(path, SYMLINK, mode, m.uid, m.gid, link_target=m.linkname), checksum))
+            out.append(
+                PackageFile(TarEntry(path, SYMLINK, mode, m.uid, m.gid, link_target=m.linkname), checksum)
+            )
         elif m.typeflag == b"1":
             target = m.linkname
             check_relative_path(target, f"{where} (hard link target)")
             if target not in file_checksums:
-                raise OciBuildError(f"{where} is a hard link to {target}, which is not an earlier file of the package")
+                raise OciBuildError(
+                    f"{where} is a hard link to {target}, which is not an earlier file of the package"
+                )
             link = TarEntry(path, HARDLINK, mode, m.uid, m.gid, link_target=target)
             out.append(PackageFile(link, file_checksums[target]))
         elif m.typeflag in (b"3", b"4", b"6"):
@@ -105,7 +111,9 @@ def _checked(recorded: Optional[str], content: bytes, where: str) -> Optional[st
     except ValueError:
         raise OciBuildError(f"{where}: malformed {_CHECKSUM_RECORD} record {recorded!r}") from None
     if actual != expected:
-        raise OciBuildError(f"{where}: content does not match its {_CHECKSUM_RECORD} record; the package is corrupt")
+        raise OciBuildError(
+            f"{where}: content does not match its {_CHECKSUM_RECORD} record; the package is corrupt"
+        )
     return q1(actual)
 
 

@@ -168,7 +168,8 @@ def _replaces_fn(packages: Sequence[LockedPackage]) -> Callable[[str, str], bool
     def replaces(a: str, b: str) -> bool:
         other = by_name[b]
         return any(
-            d.name == b and not d.conflict and (d.op is None or d.matches_version(other.version)) for d in parsed[a]
+            d.name == b and not d.conflict and (d.op is None or d.matches_version(other.version))
+            for d in parsed[a]
         )
 
     return replaces
@@ -202,7 +203,9 @@ class _PackageFiles:
             with open(path, "rb") as f:
                 data = f.read()
         except FileNotFoundError:
-            raise OciBuildError(f"package {pkg.name}: {path} is missing; it must be fetched from {pkg.url}") from None
+            raise OciBuildError(
+                f"package {pkg.name}: {path} is missing; it must be fetched from {pkg.url}"
+            ) from None
         origin = f"{package_file_name(pkg)} ({pkg.name} {pkg.version})"
         archive, info = verify_package(
             data,
@@ -225,7 +228,9 @@ def assemble_root(lock: Lockfile, packages_dir: str, options: ApkLayerOptions) -
     """Verify and install the packages, then add accounts, /tmp and apk's database."""
     locked = lock.packages_for(options.arch)
     if not locked:
-        raise OciBuildError(f"the lock has no packages for {options.arch}; add the arch to the spec and re-lock")
+        raise OciBuildError(
+            f"the lock has no packages for {options.arch}; add the arch to the spec and re-lock"
+        )
     files = _PackageFiles(packages_dir, lock.keyring(), options.arch)
     selected = select_packages(locked, options.packages, options.arch, lambda p: files.get(p).info.provides)
     replaces = _replaces_fn(selected)
@@ -245,11 +250,15 @@ def assemble_root(lock: Lockfile, packages_dir: str, options: ApkLayerOptions) -
         contents = read_data_member(verified.archive.data_member, pkg.name, allow_setuid=options.allow_setuid)
         for pf in contents:
             if pf.entry.path in GENERATED_FILES:
-                raise OciBuildError(f"package {pkg.name}: ships /{pf.entry.path}, which the layer builder writes itself")
+                raise OciBuildError(
+                    f"package {pkg.name}: ships /{pf.entry.path}, which the layer builder writes itself"
+                )
             root.rootfs.install(pf.entry, pkg.name, replaces)
         build_times.append(verified.info.builddate)
         root.installed.append(_installed_record(pkg, verified.info, verified.file_size, contents))
-    root.mtime = options.source_date_epoch if options.source_date_epoch is not None else max(build_times, default=0)
+    root.mtime = (
+        options.source_date_epoch if options.source_date_epoch is not None else max(build_times, default=0)
+    )
     if options.accounts is not None:
         apply_accounts(root.rootfs, options.accounts)
     ensure_tmp(root.rootfs)
@@ -311,7 +320,9 @@ def _file_content(rootfs: RootFs, path: str) -> Optional[bytes]:
     if existing is None:
         return None
     if existing.kind != FILE:
-        raise OciBuildError(f"layer: /{path} is a {existing.kind} ({rootfs.owner(path)}), expected a regular file")
+        raise OciBuildError(
+            f"layer: /{path} is a {existing.kind} ({rootfs.owner(path)}), expected a regular file"
+        )
     if existing.source is not None:
         with open(existing.source, "rb") as f:
             return f.read()
@@ -335,7 +346,9 @@ def apply_accounts(rootfs: RootFs, accounts: accounts_mod.Accounts) -> None:
             _ensure_dirs(rootfs, home)
             rootfs.put_generated(TarEntry(home, DIR, 0o755, user.uid, user.gid))
         elif existing.kind != DIR:
-            raise OciBuildError(f"accounts: user {user.username}: home /{home} is a {existing.kind} in the layer")
+            raise OciBuildError(
+                f"accounts: user {user.username}: home /{home} is a {existing.kind} in the layer"
+            )
 
 
 def ensure_tmp(rootfs: RootFs) -> None:
@@ -343,7 +356,9 @@ def ensure_tmp(rootfs: RootFs) -> None:
     if existing is None:
         rootfs.put_generated(TarEntry("tmp", DIR, 0o1777))
     elif existing.kind != DIR:
-        raise OciBuildError(f"layer: /tmp is a {existing.kind} ({rootfs.owner('tmp')}); it must be a directory")
+        raise OciBuildError(
+            f"layer: /tmp is a {existing.kind} ({rootfs.owner('tmp')}); it must be a directory"
+        )
     elif existing.mode != 0o1777:
         rootfs.update(TarEntry("tmp", DIR, 0o1777, existing.uid, existing.gid))
 
@@ -377,10 +392,10 @@ def build_apk_layer(
         blob=blob,
         mtime=root.mtime,
         packages=tuple(
-            LayerPackage(p.name, p.version, p.arch, p.checksum) for p in sorted(root.installed, key=lambda p: p.name)
+            LayerPackage(p.name, p.version, p.arch, p.checksum)
+            for p in sorted(root.installed, key=lambda p: p.name)
         ),
     )
     if output_descriptor is not None:
         write_bytes_atomically(output_descriptor, descriptor.to_json().encode("utf-8"))
     return descriptor
-

@@ -6,7 +6,7 @@ import json
 import os
 import posixpath
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from ocibuild.errors import OciBuildError
 from ocibuild.layer.atomic import write_bytes_atomically
@@ -55,7 +55,7 @@ def files_layer_entries(sources: Sequence[str], options: FilesLayerOptions) -> L
     parts = directory.split("/") if directory else []
     for depth in range(1, len(parts) + 1):
         entries.append(TarEntry("/".join(parts[:depth]), DIR, 0o755))
-    placed = {}
+    placed: Dict[str, str] = {}
     for source in sources:
         name = os.path.basename(source)
         if name in placed:
@@ -86,5 +86,7 @@ def build_files_layer(
         "mtime": options.mtime,
         "files": sorted(posixpath.join(options.destination, os.path.basename(s)) for s in sources),
     }
-    write_bytes_atomically(output_descriptor, (json.dumps(descriptor, sort_keys=True, indent=2) + "\n").encode())
+    write_bytes_atomically(
+        output_descriptor, (json.dumps(descriptor, sort_keys=True, indent=2) + "\n").encode()
+    )
     return blob

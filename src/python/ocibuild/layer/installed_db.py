@@ -69,8 +69,13 @@ def render_package(pkg: InstalledPackage, owns: Callable[[str], bool]) -> str:
         f"U:{pkg.url}\n",
         f"L:{pkg.license}\n",
     ]
-    optional = [("o", pkg.origin), ("m", pkg.maintainer), ("t", pkg.build_time or ""), ("c", pkg.commit),
-                ("k", pkg.provider_priority or "")]
+    optional = [
+        ("o", pkg.origin),
+        ("m", pkg.maintainer),
+        ("t", pkg.build_time or ""),
+        ("c", pkg.commit),
+        ("k", pkg.provider_priority or ""),
+    ]
     lines += [f"{key}:{value}\n" for key, value in optional if value != ""]
     lists = [("D", pkg.depends), ("p", pkg.provides), ("i", pkg.install_if), ("r", pkg.replaces)]
     lines += [f"{key}:{' '.join(values)}\n" for key, values in lists if values]
@@ -111,10 +116,13 @@ def _group_by_directory(
     return [(d, acl, fs) for d, (acl, fs) in groups.items()]
 
 
+def _owned_by(owner_of: Callable[[str], Optional[str]], name: str) -> Callable[[str], bool]:
+    return lambda path: owner_of(path) == name
+
+
 def render_installed(packages: Sequence[InstalledPackage], owner_of: Callable[[str], Optional[str]]) -> bytes:
     """The whole file; `owner_of(path)` is the package owning a path in the final layer."""
     blocks = [
-        render_package(pkg, lambda path, name=pkg.name: owner_of(path) == name)
-        for pkg in sorted(packages, key=lambda p: p.name)
+        render_package(pkg, _owned_by(owner_of, pkg.name)) for pkg in sorted(packages, key=lambda p: p.name)
     ]
     return "".join(blocks).encode("utf-8", "surrogateescape")

@@ -51,7 +51,11 @@ def _escapes_root(link_dir: str, target: str) -> bool:
 
 
 def _through_symlink(who: str, path: str, link_path: str, link: TarEntry) -> OciBuildError:
-    where = "outside the image root" if _escapes_root(posixpath.dirname(link_path), link.link_target) else "elsewhere in the image"
+    where = (
+        "outside the image root"
+        if _escapes_root(posixpath.dirname(link_path), link.link_target)
+        else "elsewhere in the image"
+    )
     return OciBuildError(
         f"{who}: {path} would be written through the symlink /{link_path} -> {link.link_target}"
         f" (leading {where}); packages must not write through symlinks"

@@ -120,7 +120,9 @@ def normalize_entries(entries: Iterable[TarEntry]) -> List[TarEntry]:
             if existing is None:
                 by_path[parent] = TarEntry(parent, DIR, 0o755)
             elif existing.kind != DIR:
-                raise OciBuildError(f"layer entry {path}: parent {parent} is a {existing.kind}, not a directory")
+                raise OciBuildError(
+                    f"layer entry {path}: parent {parent} is a {existing.kind}, not a directory"
+                )
     _reorder_hardlinks(by_path)
     return [by_path[p] for p in sorted(by_path, key=sort_key)]
 
@@ -133,7 +135,9 @@ def _reorder_hardlinks(by_path: Dict[str, TarEntry]) -> None:
         target = by_path.get(entry.link_target)
         if target is None or target.kind != FILE:
             kind = "missing" if target is None else f"a {target.kind}"
-            raise OciBuildError(f"hard link {path}: target {entry.link_target} is {kind}, not a regular file of the layer")
+            raise OciBuildError(
+                f"hard link {path}: target {entry.link_target} is {kind}, not a regular file of the layer"
+            )
         groups.setdefault(entry.link_target, []).append(path)
     for file_path, links in groups.items():
         members = sorted([file_path] + links, key=sort_key)
@@ -145,7 +149,9 @@ def _reorder_hardlinks(by_path: Dict[str, TarEntry]) -> None:
             first, FILE, original.mode, original.uid, original.gid, original.content, original.source
         )
         for other in members[1:]:
-            by_path[other] = TarEntry(other, HARDLINK, original.mode, original.uid, original.gid, link_target=first)
+            by_path[other] = TarEntry(
+                other, HARDLINK, original.mode, original.uid, original.gid, link_target=first
+            )
 
 
 def byte_sum(data: bytes) -> int:
@@ -202,7 +208,7 @@ def entry_header(entry: TarEntry, size: int, mtime: int) -> bytes:
     """ustar header for `entry`, preceded by a PAX header when some value does not fit."""
     name = entry.path + "/" if entry.kind == DIR else entry.path
     link = entry.link_target if entry.kind in (SYMLINK, HARDLINK) else ""
-    pax = []
+    pax: List[bytes] = []
     if not _fits(name, 100):
         pax.append(_pax_record("path", name))
     if not _fits(link, 100):
@@ -220,7 +226,8 @@ def entry_header(entry: TarEntry, size: int, mtime: int) -> bytes:
         header_size = 0
     out = b""
     if pax:
-        records = b"".join(sorted(pax, key=lambda r: r.split(b" ", 1)[1]))
+        pax.sort(key=lambda record: record.split(b" ", 1)[1])  # by "key=value", not by length prefix
+        records = b"".join(pax)
         out = _raw_header(b"././@PaxHeader", 0o644, 0, 0, len(records), mtime, b"x", b"")
         out += records + b"\0" * (-len(records) % _BLOCK)
     out += _raw_header(
@@ -313,7 +320,9 @@ class _GzipSink:
         return self._tar_sha.hexdigest(), self._gz_sha.hexdigest(), self._gz_size
 
 
-def write_tar_gz(entries: Iterable[TarEntry], out: BinaryIO, *, mtime: int, level: int = DEFAULT_GZIP_LEVEL) -> LayerBlob:
+def write_tar_gz(
+    entries: Iterable[TarEntry], out: BinaryIO, *, mtime: int, level: int = DEFAULT_GZIP_LEVEL
+) -> LayerBlob:
     """Write the layer to an open binary file; see the module docstring for the guarantees."""
     if not 0 <= mtime <= _MAX_OCTAL_SIZE:
         raise OciBuildError(f"layer mtime {mtime} is out of range (0..{_MAX_OCTAL_SIZE})")
@@ -328,7 +337,9 @@ def write_tar_gz(entries: Iterable[TarEntry], out: BinaryIO, *, mtime: int, leve
             if entry.kind == FILE:
                 copied = _write_content(entry, sink)
                 if copied != size:
-                    raise OciBuildError(f"layer entry {entry.path}: {entry.source} changed while it was being read")
+                    raise OciBuildError(
+                        f"layer entry {entry.path}: {entry.source} changed while it was being read"
+                    )
                 sink.write(b"\0" * (-size % _BLOCK))
         sink.write(b"\0" * (2 * _BLOCK))
         sink.write(b"\0" * (-sink.written % _RECORD))
@@ -353,7 +364,9 @@ def _write_content(entry: TarEntry, sink: _GzipSink) -> int:
             copied += len(chunk)
 
 
-def write_layer(entries: Iterable[TarEntry], output_path: str, *, mtime: int, level: int = DEFAULT_GZIP_LEVEL) -> LayerBlob:
+def write_layer(
+    entries: Iterable[TarEntry], output_path: str, *, mtime: int, level: int = DEFAULT_GZIP_LEVEL
+) -> LayerBlob:
     """Write a reproducible .tar.gz layer to `output_path` atomically; return its diff_id/digest/size."""
     with atomic_output(output_path) as f:
         return write_tar_gz(entries, f, mtime=mtime, level=level)

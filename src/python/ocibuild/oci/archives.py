@@ -37,7 +37,9 @@ def _tarinfo(name: str, size: int, directory: bool) -> tarfile.TarInfo:
 
 def write_tar(path: Path, entries: Dict[str, TarSource]) -> None:
     """A plain tar of `entries`, sorted by name, written all or nothing."""
-    with atomic_output(str(path)) as out, tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+    with atomic_output(str(path)) as out, tarfile.open(
+        fileobj=out, mode="w", format=tarfile.USTAR_FORMAT
+    ) as tar:
         for name in sorted(entries):
             source = entries[name]
             if source is None:
@@ -103,4 +105,3 @@ def write_docker_archive(image: DockerImage, path: Path) -> None:
 
 def _opener(blob: Path, facts: LayerFacts) -> Callable[[], BinaryIO]:
     return lambda: open_uncompressed(blob, facts.descriptor.media_type)
-

@@ -29,13 +29,20 @@ class ConfigOptions:
         """Short text for an empty_layer history entry."""
         parts = []
         for name, value in (
-            ("entrypoint", self.entrypoint), ("cmd", self.cmd), ("user", self.user), ("workdir", self.workdir),
+            ("entrypoint", self.entrypoint),
+            ("cmd", self.cmd),
+            ("user", self.user),
+            ("workdir", self.workdir),
             ("stop_signal", self.stop_signal),
         ):
             if value is not None:
                 parts.append(f"{name}={list(value) if isinstance(value, tuple) else value}")
-        for name, items in (("env", [k for k, _ in self.env]), ("labels", [k for k, _ in self.labels]),
-                            ("exposed_ports", self.exposed_ports), ("volumes", self.volumes)):
+        for name, items in (
+            ("env", [k for k, _ in self.env]),
+            ("labels", [k for k, _ in self.labels]),
+            ("exposed_ports", self.exposed_ports),
+            ("volumes", self.volumes),
+        ):
             if items:
                 parts.append(f"{name}={','.join(items)}")
         return " ".join(parts)
@@ -137,7 +144,10 @@ def build_config(
         "architecture": platform.architecture,
         "os": platform.os,
         "config": merge_runtime_config(base.get("config") or {}, options),
-        "rootfs": {"type": "layers", "diff_ids": list((base.get("rootfs") or {}).get("diff_ids") or []) + list(diff_ids)},
+        "rootfs": {
+            "type": "layers",
+            "diff_ids": list((base.get("rootfs") or {}).get("diff_ids") or []) + list(diff_ids),
+        },
         "history": history,
     }
     if platform.variant:

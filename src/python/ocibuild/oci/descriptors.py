@@ -55,7 +55,9 @@ def file_sha256(path: Path) -> Tuple[str, int]:
 
 def check_digest(value: Any, where: str) -> str:
     if not isinstance(value, str) or not _DIGEST_RE.match(value):
-        raise OciBuildError(f"{where}: {value!r} is not a sha256 digest (`sha256:` + 64 lowercase hex digits)")
+        raise OciBuildError(
+            f"{where}: {value!r} is not a sha256 digest (`sha256:` + 64 lowercase hex digits)"
+        )
     return value
 
 
@@ -75,7 +77,9 @@ class Descriptor:
         return dict(self.annotations).get(key)
 
     def with_annotations(self, annotations: Mapping[str, str]) -> "Descriptor":
-        return Descriptor(self.media_type, self.digest, self.size, tuple(sorted(annotations.items())), self.platform)
+        return Descriptor(
+            self.media_type, self.digest, self.size, tuple(sorted(annotations.items())), self.platform
+        )
 
     def with_platform(self, platform: Optional[Platform]) -> "Descriptor":
         return Descriptor(self.media_type, self.digest, self.size, self.annotations, platform)

@@ -97,7 +97,9 @@ def _check_names(request: ImageRequest) -> None:
             "`._-` separators in `/`-separated parts (e.g. `images/static`)"
         )
     if not _TAG_RE.match(request.tag):
-        raise OciBuildError(f"tag {request.tag!r} is not valid: use up to 128 of `A-Za-z0-9_.-`, not starting with `.-`")
+        raise OciBuildError(
+            f"tag {request.tag!r} is not valid: use up to 128 of `A-Za-z0-9_.-`, not starting with `.-`"
+        )
 
 
 def _targets(request: ImageRequest, base: Optional[OciLayout]) -> List[_Target]:
@@ -108,8 +110,10 @@ def _targets(request: ImageRequest, base: Optional[OciLayout]) -> List[_Target]:
     if archs:
         targets = [_Target(a, platform_for_alpine_arch(a, f"architecture {a!r}")) for a in archs]
     elif base is not None:
-        targets = [_Target(alpine_arch_for_platform(i.platform) or str(i.platform).replace("/", "-"), i.platform)
-                   for i in base.images]
+        targets = [
+            _Target(alpine_arch_for_platform(i.platform) or str(i.platform).replace("/", "-"), i.platform)
+            for i in base.images
+        ]
     else:
         raise OciBuildError(
             "cannot tell which architecture the image is for: no layer names one and there is no base image; "
@@ -120,7 +124,8 @@ def _targets(request: ImageRequest, base: Optional[OciLayout]) -> List[_Target]:
 
 def _layers_per_target(request: ImageRequest, targets: Sequence[_Target]) -> Dict[str, List[LayerInput]]:
     per_target = {
-        t.architecture: [l for l in request.layers if l.architecture in (None, t.architecture)] for t in targets
+        t.architecture: [layer for layer in request.layers if layer.architecture in (None, t.architecture)]
+        for t in targets
     }
     counts = {arch: len(layers) for arch, layers in per_target.items()}
     if len(set(counts.values())) > 1:
@@ -133,7 +138,7 @@ def _layers_per_target(request: ImageRequest, targets: Sequence[_Target]) -> Dic
 
 
 def _history_steps(layers: Sequence[LayerInput], options: ConfigOptions) -> List[HistoryStep]:
-    steps = [HistoryStep(l.created_by or f"layer {l.facts.diff_id}") for l in layers]
+    steps = [HistoryStep(layer.created_by or f"layer {layer.facts.diff_id}") for layer in layers]
     described = options.describe()
     if not layers and described:
         # Nothing else would record that this image changed its base's settings.
@@ -153,14 +158,14 @@ def _assemble_platform(
     stack: List[Tuple[Path, LayerFacts]] = []
     if base_image is not None and base is not None:
         stack += [(base.blob_path(f.descriptor.digest), f) for f in base_image.layers]
-    stack += [(l.blob, l.facts) for l in layers]
+    stack += [(layer.blob, layer.facts) for layer in layers]
     for path, facts in stack:
         writer.add_file(path, facts.descriptor)
     config = build_config(
         base_image.config if base_image else None,
         target.platform,
         request.config,
-        [l.facts.diff_id for l in layers],
+        [layer.facts.diff_id for layer in layers],
         _history_steps(layers, request.config),
         request.created,
     )
@@ -202,16 +207,20 @@ def build_image(request: ImageRequest, output_dir: Path) -> ImageResult:
                 writer, request, target, base_image, base, per_target[target.architecture], annotations
             )
             archive = f"image-{target.architecture}.docker.tar" if multi else "image.docker.tar"
-            images.append(PlatformImage(
-                target.architecture,
-                target.platform,
-                manifest,
-                config,
-                manifest.size + config.size + sum(f.descriptor.size for _, f in stack),
-                sum(f.uncompressed_size for _, f in stack),
-                archive,
-            ))
-            docker_images.append((archive, DockerImage(config_bytes, config.digest, stack, request.reference)))
+            images.append(
+                PlatformImage(
+                    target.architecture,
+                    target.platform,
+                    manifest,
+                    config,
+                    manifest.size + config.size + sum(f.descriptor.size for _, f in stack),
+                    sum(f.uncompressed_size for _, f in stack),
+                    archive,
+                )
+            )
+            docker_images.append(
+                (archive, DockerImage(config_bytes, config.digest, stack, request.reference))
+            )
 
         # skopeo/umoci find `layout:TAG` by a bare tag; podman load names the image after the archive's.
         ref = {REF_NAME: request.tag}
@@ -229,7 +238,9 @@ def build_image(request: ImageRequest, output_dir: Path) -> ImageResult:
             top = images[0].manifest.with_annotations(ref)
         writer.finish([top])
 
-        write_oci_archive(writer.root, staging / OCI_ARCHIVE, layout_index([top.with_annotations(archive_ref)]))
+        write_oci_archive(
+            writer.root, staging / OCI_ARCHIVE, layout_index([top.with_annotations(archive_ref)])
+        )
         for archive, docker_image in docker_images:
             write_docker_archive(docker_image, staging / archive)
         uncompressed_sizes = {f.diff_id: f.uncompressed_size for _, d in docker_images for _, f in d.layers}

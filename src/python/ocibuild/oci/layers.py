@@ -119,7 +119,9 @@ def verify_layer(path: Path, media_type: str, digest: str, size: int, diff_id: O
     return facts
 
 
-def load_layer_input(blob: Path, descriptor_file: Path, architecture: Optional[str], created_by: str) -> LayerInput:
+def load_layer_input(
+    blob: Path, descriptor_file: Path, architecture: Optional[str], created_by: str
+) -> LayerInput:
     """A layer from the `layer.json` written by the layer builders, checked against its blob."""
     try:
         meta = json.loads(descriptor_file.read_text(encoding="utf-8"))

@@ -81,7 +81,9 @@ def _read_json_blob(layout: Path, descriptor: Descriptor, what: str) -> Dict[str
     try:
         data = path.read_bytes()
     except OSError:
-        raise OciBuildError(f"{path}: missing {what} blob {descriptor.digest}; the layout is incomplete") from None
+        raise OciBuildError(
+            f"{path}: missing {what} blob {descriptor.digest}; the layout is incomplete"
+        ) from None
     found = "sha256:" + hashlib.sha256(data).hexdigest()
     if found != descriptor.digest or len(data) != descriptor.size:
         raise OciBuildError(
@@ -104,7 +106,9 @@ def _pick_entry(layout: Path, index: Dict[str, Any], tag: Optional[str]) -> Desc
         entries = [e for e in entries if e.annotation(REF_NAME) == tag]
     if len(entries) != 1:
         wanted = f"tagged {tag!r}" if tag is not None else "in all"
-        raise OciBuildError(f"{where}: expected exactly one image {wanted}, found {len(entries)}; name the tag")
+        raise OciBuildError(
+            f"{where}: expected exactly one image {wanted}, found {len(entries)}; name the tag"
+        )
     return entries[0]
 
 
@@ -123,7 +127,9 @@ def _load_image(layout: Path, descriptor: Descriptor, checked: Dict[str, LayerFa
     layers = []
     for layer, diff_id in zip(layer_descriptors, diff_ids):
         if layer.digest not in checked:
-            facts = verify_layer(blob_path(layout, layer.digest), layer.media_type, layer.digest, layer.size, diff_id)
+            facts = verify_layer(
+                blob_path(layout, layer.digest), layer.media_type, layer.digest, layer.size, diff_id
+            )
             checked[layer.digest] = facts
         layers.append(checked[layer.digest])
     platform = Platform(
@@ -131,9 +137,13 @@ def _load_image(layout: Path, descriptor: Descriptor, checked: Dict[str, LayerFa
     )
     if not platform.os or not platform.architecture:
         if descriptor.platform is None:
-            raise OciBuildError(f"{where}: neither the config nor the index names the image's os/architecture")
+            raise OciBuildError(
+                f"{where}: neither the config nor the index names the image's os/architecture"
+            )
         platform = descriptor.platform
-    return LayoutImage(platform, descriptor.with_platform(platform), manifest, config_descriptor, config, tuple(layers))
+    return LayoutImage(
+        platform, descriptor.with_platform(platform), manifest, config_descriptor, config, tuple(layers)
+    )
 
 
 def load_layout(path: Path, tag: Optional[str] = None) -> OciLayout:
@@ -160,7 +170,9 @@ def load_layout(path: Path, tag: Optional[str] = None) -> OciLayout:
         if not images:
             raise OciBuildError(f"{where}: the image index lists no image manifests")
     else:
-        raise OciBuildError(f"{path / INDEX_FILE}: unsupported media type {top.media_type!r} for {top.digest}")
+        raise OciBuildError(
+            f"{path / INDEX_FILE}: unsupported media type {top.media_type!r} for {top.digest}"
+        )
     images.sort(key=lambda i: i.platform)
     return OciLayout(path, top, tuple(images))
 
@@ -200,7 +212,9 @@ class LayoutWriter:
 
 def layout_index(entries: Sequence[Descriptor]) -> bytes:
     """The bytes of a layout's index.json listing `entries`."""
-    return canonical_json({"schemaVersion": 2, "mediaType": INDEX, "manifests": [e.to_json() for e in entries]})
+    return canonical_json(
+        {"schemaVersion": 2, "mediaType": INDEX, "manifests": [e.to_json() for e in entries]}
+    )
 
 
 def layout_files(root: Path) -> List[str]:

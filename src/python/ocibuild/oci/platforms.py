@@ -25,8 +25,10 @@ class Platform:
 
     @classmethod
     def from_json(cls, value: Any, where: str) -> "Platform":
-        if not isinstance(value, dict) or not isinstance(value.get("os"), str) or not isinstance(
-            value.get("architecture"), str
+        if (
+            not isinstance(value, dict)
+            or not isinstance(value.get("os"), str)
+            or not isinstance(value.get("architecture"), str)
         ):
             raise OciBuildError(f"{where}: a platform needs string `os` and `architecture`, got {value!r}")
         return cls(value["os"], value["architecture"], str(value.get("variant") or ""))

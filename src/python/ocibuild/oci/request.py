@@ -7,22 +7,44 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from ocibuild.errors import OciBuildError
 from ocibuild.oci.config import ConfigOptions
 from ocibuild.oci.image import ImageRequest
 from ocibuild.oci.layers import load_layer_input
 
-_REQUEST_KEYS = {"base", "base_name", "layers", "architectures", "config", "annotations", "created", "repository", "tag"}
+_REQUEST_KEYS = {
+    "base",
+    "base_name",
+    "layers",
+    "architectures",
+    "config",
+    "annotations",
+    "created",
+    "repository",
+    "tag",
+}
 _LAYER_KEYS = {"blob", "descriptor", "architecture", "created_by"}
-_CONFIG_KEYS = {"entrypoint", "cmd", "env", "user", "workdir", "labels", "exposed_ports", "stop_signal", "volumes"}
+_CONFIG_KEYS = {
+    "entrypoint",
+    "cmd",
+    "env",
+    "user",
+    "workdir",
+    "labels",
+    "exposed_ports",
+    "stop_signal",
+    "volumes",
+}
 
 
 def _unknown(where: str, value: Dict[str, Any], allowed: set) -> None:
     extra = sorted(set(value) - allowed)
     if extra:
-        raise OciBuildError(f"{where}: unknown key(s) {', '.join(extra)}; allowed: {', '.join(sorted(allowed))}")
+        raise OciBuildError(
+            f"{where}: unknown key(s) {', '.join(extra)}; allowed: {', '.join(sorted(allowed))}"
+        )
 
 
 def _strings(where: str, value: Any) -> Tuple[str, ...]:
@@ -33,22 +55,24 @@ def _strings(where: str, value: Any) -> Tuple[str, ...]:
 
 def _pairs(where: str, value: Any) -> Tuple[Tuple[str, str], ...]:
     """An ordered mapping: a JSON object, `[name, value]` pairs or `NAME=value` strings."""
+    items: List[Tuple[Any, Any]]
     if isinstance(value, dict):
         items = list(value.items())
     elif isinstance(value, list):
         items = []
         for item in value:
             if isinstance(item, str) and "=" in item:
-                items.append(tuple(item.split("=", 1)))
+                key, _, val = item.partition("=")
+                items.append((key, val))
             elif isinstance(item, list) and len(item) == 2:
-                items.append(tuple(item))
+                items.append((item[0], item[1]))
             else:
                 raise OciBuildError(f"{where}: {item!r} is neither `NAME=value` nor a [name, value] pair")
     else:
         raise OciBuildError(f"{where}: must be an object of strings")
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in items):
         raise OciBuildError(f"{where}: names and values must be strings")
-    return tuple(items)  # type: ignore[return-value]
+    return tuple(items)
 
 
 def _optional_str(where: str, value: Any) -> Optional[str]:
@@ -61,7 +85,9 @@ def parse_config(value: Any, where: str) -> ConfigOptions:
     if not isinstance(value, dict):
         raise OciBuildError(f"{where}: must be an object")
     _unknown(where, value, _CONFIG_KEYS)
-    seq = lambda key: _strings(f"{where}.{key}", value[key]) if value.get(key) is not None else None  # noqa: E731
+    seq = (
+        lambda key: _strings(f"{where}.{key}", value[key]) if value.get(key) is not None else None
+    )  # noqa: E731
     return ConfigOptions(
         entrypoint=seq("entrypoint"),
         cmd=seq("cmd"),
@@ -94,8 +120,10 @@ def load_request(path: Path) -> ImageRequest:
     layers = []
     for i, layer in enumerate(request.get("layers") or []):
         lw = f"{where} layers[{i}]"
-        if not isinstance(layer, dict) or not isinstance(layer.get("blob"), str) or not isinstance(
-            layer.get("descriptor"), str
+        if (
+            not isinstance(layer, dict)
+            or not isinstance(layer.get("blob"), str)
+            or not isinstance(layer.get("descriptor"), str)
         ):
             raise OciBuildError(f"{lw}: needs string `blob` and `descriptor` paths")
         _unknown(lw, layer, _LAYER_KEYS)
@@ -119,7 +147,9 @@ def load_request(path: Path) -> ImageRequest:
         config=parse_config(request.get("config") or {}, f"{where} config"),
         base=root / base if base else None,
         base_name=_optional_str(f"{where}.base_name", request.get("base_name")),
-        architectures=_strings(f"{where}.architectures", architectures) if architectures is not None else None,
+        architectures=_strings(f"{where}.architectures", architectures)
+        if architectures is not None
+        else None,
         annotations=_pairs(f"{where}.annotations", request.get("annotations") or {}),
         created=created,
     )

@@ -92,9 +92,7 @@ class ApkVersion:
 def _packages(lock: Lockfile | None) -> LockfilePackages:
     if lock is None:
         return LockfilePackages({})
-    return LockfilePackages(
-        {f"{p.name} ({p.architecture})": ApkVersion(p.version) for p in lock.packages}
-    )
+    return LockfilePackages({f"{p.name} ({p.architecture})": ApkVersion(p.version) for p in lock.packages})
 
 
 def _spec_inputs(spec_path: str, spec_text: str) -> list[str]:
@@ -114,10 +112,10 @@ async def generate_apk_lockfile(request: GenerateApkLockfile, apk: ApkSubsystem)
             f"[apk].resolves names {request.spec_path!r} for resolve {request.resolve_name!r}, "
             "but there is no such file: create it or fix the option."
         )
-    inputs = await Get(
-        Digest, PathGlobs(_spec_inputs(request.spec_path, spec_contents[0].content.decode()))
-    )
-    mirror_args = [f"--mirror={prefix}={','.join(targets)}" for prefix, targets in sorted(apk.mirrors.items())]
+    inputs = await Get(Digest, PathGlobs(_spec_inputs(request.spec_path, spec_contents[0].content.decode())))
+    mirror_args = [
+        f"--mirror={prefix}={','.join(targets)}" for prefix, targets in sorted(apk.mirrors.items())
+    ]
     result = await Get(
         ProcessResult,
         OciBuildProcess(
@@ -154,5 +152,3 @@ def rules() -> Iterable:
         UnionRule(KnownUserResolveNamesRequest, KnownApkUserResolveNamesRequest),
         UnionRule(RequestedUserResolveNames, RequestedApkUserResolveNames),
     )
-
-

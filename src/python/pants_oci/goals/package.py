@@ -137,7 +137,9 @@ async def build_oci_image(field_set: OciImageFieldSet, tool: OciBuildTool) -> Bu
     config = {
         key: value
         for key, value in {
-            "entrypoint": list(field_set.entrypoint.value) if field_set.entrypoint.value is not None else None,
+            "entrypoint": list(field_set.entrypoint.value)
+            if field_set.entrypoint.value is not None
+            else None,
             "cmd": list(field_set.cmd.value) if field_set.cmd.value is not None else None,
             "env": dict(field_set.env.value) if field_set.env.value else None,
             "user": field_set.user.value,

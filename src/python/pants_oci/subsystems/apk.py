@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from typing import Dict, List
 
+from ocibuild.apk.fetch import Mirrors
 from pants.option.option_types import DictOption
 from pants.option.subsystem import Subsystem
+from pants.util.memo import memoized_property
 from pants.util.strutil import softwrap
 
 LOCKFILE_SUFFIX = ".lock.json"
@@ -41,15 +43,11 @@ class ApkSubsystem(Subsystem):
     def lockfiles(self) -> Dict[str, str]:
         return {name: lockfile_for_spec(spec) for name, spec in self.resolves.items()}
 
+    @memoized_property
+    def mirror_map(self) -> Mirrors:
+        return Mirrors(self.mirrors)
+
 
 def lockfile_for_spec(spec_path: str) -> str:
     stem, _ = os.path.splitext(spec_path)
     return stem + LOCKFILE_SUFFIX
-
-
-def mirror_candidates(mirrors: Dict[str, List[str]], url: str) -> List[str]:
-    """The URLs to try for `url`, in order: the longest matching prefix's mirrors, else `url`."""
-    for prefix in sorted(mirrors, key=len, reverse=True):
-        if url.startswith(prefix):
-            return [m + url[len(prefix):] for m in mirrors[prefix]] or [url]
-    return [url]

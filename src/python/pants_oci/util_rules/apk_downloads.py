@@ -12,7 +12,7 @@ from typing import Tuple
 
 from pants.engine.fs import AddPrefix, Digest, DownloadFile, FileDigest, MergeDigests
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
-from pants_oci.subsystems.apk import ApkSubsystem, mirror_candidates
+from pants_oci.subsystems.apk import ApkSubsystem
 
 logger = logging.getLogger(__name__)
 
@@ -37,13 +37,11 @@ class DownloadedApk:
 
 @rule
 async def download_apk(download: ApkDownload, apk: ApkSubsystem) -> DownloadedApk:
-    candidates = mirror_candidates(apk.mirrors, download.url)
+    candidates = apk.mirror_map.candidates(download.url)
     failures = []
     for candidate in candidates:
         try:
-            digest = await Get(
-                Digest, DownloadFile(candidate, FileDigest(download.sha256, download.size))
-            )
+            digest = await Get(Digest, DownloadFile(candidate, FileDigest(download.sha256, download.size)))
             return DownloadedApk(digest)
         except Exception as e:  # the engine raises its own error types; try the next mirror
             failures.append(f"{candidate}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")

@@ -117,9 +117,7 @@ def _check_lock_is_fresh(lock: Lockfile, lock_path: str, spec: Optional[bytes], 
 
 
 @rule(desc="Build APK layers")
-async def build_apk_layers(
-    field_set: ApkLayerFieldSet, apk: ApkSubsystem, tool: OciBuildTool
-) -> BuiltLayers:
+async def build_apk_layers(field_set: ApkLayerFieldSet, apk: ApkSubsystem, tool: OciBuildTool) -> BuiltLayers:
     sources = await Get(HydratedSources, HydrateSourcesRequest(field_set.lockfile))
     (lock_file,) = await Get(DigestContents, Digest, sources.snapshot.digest)
     lock = load_lockfile(lock_file.content.decode(), lock_file.path)
@@ -194,8 +192,7 @@ async def build_oci_layer(field_set: OciLayerFieldSet, tool: OciBuildTool) -> Bu
     package_field_sets = await Get(FieldSetsPerTarget, FieldSetsPerTargetRequest(PackageFieldSet, targets))
     packaged = [t for t, fs in zip(targets, package_field_sets.collection) if fs]
     packages = await MultiGet(
-        Get(BuiltPackage, EnvironmentAwarePackageRequest(fs))
-        for fs in package_field_sets.field_sets
+        Get(BuiltPackage, EnvironmentAwarePackageRequest(fs)) for fs in package_field_sets.field_sets
     )
     file_sources = await MultiGet(
         Get(
