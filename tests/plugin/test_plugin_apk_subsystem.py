@@ -1,11 +1,13 @@
 """`[apk]` options: lockfile paths beside specs, and mirrors read the way the core reads them."""
 
 from pants.testutil.option_util import create_subsystem
-
 from pants_oci.subsystems.apk import ApkSubsystem, lockfile_for_spec
 
 MIRRORS = {
-    "https://dl-cdn.alpinelinux.org/alpine/": ["file:///srv/alpine/", "https://dl-cdn.alpinelinux.org/alpine/"],
+    "https://dl-cdn.alpinelinux.org/alpine/": [
+        "file:///srv/alpine/",
+        "https://dl-cdn.alpinelinux.org/alpine/",
+    ],
 }
 
 

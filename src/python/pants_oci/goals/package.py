@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from typing import List, Tuple
+from typing import Any, Dict, Tuple
 
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, OutputPathField, PackageFieldSet
 from pants.engine.addresses import UnparsedAddressInputs
@@ -149,7 +149,7 @@ async def build_oci_image(field_set: OciImageFieldSet, tool: OciBuildTool) -> Bu
         }.items()
         if value is not None
     }
-    request = {
+    request: Dict[str, Any] = {
         "base": f"base/{base.directory}/layout" if base else None,
         "base_name": base.reference if base else None,
         "layers": request_layers,
