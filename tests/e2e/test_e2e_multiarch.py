@@ -16,6 +16,7 @@ from pathlib import Path
 from testutil.apkbuild import TEST_KEY, build_apk, reg_file, write_keys, write_repository
 from testutil.checkout import make_checkout, run_pants
 from testutil.servers import require_tool
+from testutil.tars import member_bytes
 
 UPSTREAM = "https://packages.example.invalid/test/"
 SPEC = f"""\
@@ -33,6 +34,10 @@ archs:
 BUILD = """\
 apk_layer(name="layer", lockfile="apko.lock.json")
 oci_image(name="multi", layers=[":layer"], cmd=["/etc/hello-arch"])
+
+file(name="motd", source="motd")
+oci_layer(name="files", contents=[":motd"], destination="/etc", owner="65532:65532")
+oci_image(name="scratch", layers=[":files"], architectures=["aarch64"])
 """
 
 
@@ -58,6 +63,7 @@ def test_two_architectures_make_an_image_index(tmp_path: Path) -> None:
     (image_dir / "apko.yaml").write_text(SPEC)
     (image_dir / "BUILD").write_text(BUILD)
     write_keys(image_dir, TEST_KEY)
+    (image_dir / "motd").write_text("plain files on scratch\n")
     options = (
         '--apk-resolves=+{"multi": "images/multi/apko.yaml"}',
         f'--apk-mirrors=+{{"{UPSTREAM}": ["file://{mirror}/"]}}',
@@ -68,7 +74,7 @@ def test_two_architectures_make_an_image_index(tmp_path: Path) -> None:
     assert sorted(p["architecture"] for p in lock["contents"]["packages"]) == ["aarch64", "x86_64"]
     assert all(p["url"].startswith(UPSTREAM) for p in lock["contents"]["packages"])
 
-    ok(run_pants(checkout, *options, "package", "images/multi:multi"))
+    ok(run_pants(checkout, *options, "package", "images/multi:multi", "images/multi:scratch"))
     layout = checkout / "dist/images.multi/multi/layout"
     (top,) = json.loads((layout / "index.json").read_text())["manifests"]
     assert top["mediaType"] == "application/vnd.oci.image.index.v1+json"
@@ -78,7 +84,7 @@ def test_two_architectures_make_an_image_index(tmp_path: Path) -> None:
         manifest = json.loads(blob(layout, entry["digest"]))
         (layer,) = manifest["layers"]
         with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob(layout, layer["digest"])))) as tar:
-            content = tar.extractfile("etc/hello-arch").read()  # type: ignore[union-attr]
+            content = member_bytes(tar, "etc/hello-arch")
         config = json.loads(blob(layout, manifest["config"]["digest"]))
         platform = entry["platform"]
         assert (config["architecture"], config["os"]) == (platform["architecture"], platform["os"])
@@ -94,3 +100,13 @@ def test_two_architectures_make_an_image_index(tmp_path: Path) -> None:
         )
         assert inspected.returncode == 0, inspected.stderr
         assert json.loads(inspected.stdout)["Architecture"] == arch
+
+    # Plain files on scratch: the architecture comes from the target, the files keep their owner.
+    scratch = checkout / "dist/images.multi/scratch/layout"
+    (entry,) = json.loads((scratch / "index.json").read_text())["manifests"]
+    assert entry["platform"] == {"architecture": "arm64", "os": "linux", "variant": "v8"}
+    (layer,) = json.loads(blob(scratch, entry["digest"]))["layers"]
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob(scratch, layer["digest"])))) as tar:
+        motd = tar.getmember("etc/motd")
+        assert (motd.uid, motd.gid, motd.mode) == (65532, 65532, 0o644)
+        assert member_bytes(tar, motd) == b"plain files on scratch\n"

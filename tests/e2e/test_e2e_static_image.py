@@ -122,3 +122,25 @@ def test_fresh_machine_is_served_by_the_remote_cache(workspace: Path) -> None:
     assert stats["remote_cache_requests_uncached"] == 0, stats
     assert stats["remote_cache_speculation_local_completed_first"] == 0, stats
     assert tree_digests(writer / "dist/images.static") == tree_digests(reader / "dist/images.static")
+
+
+def test_a_stale_or_tampered_lock_fails_the_build_clearly(workspace: Path) -> None:
+    checkout = make_checkout(workspace / "stale")
+    spec = checkout / "images/static/apko.yaml"
+    spec.write_text(spec.read_text().replace("    - tzdata ", "    - tzdata>=2023c "))
+    stale = run_pants(checkout, "package", "images/static:packages")
+    assert stale.returncode != 0
+    assert (
+        f"{LOCKFILE} is stale: images/static/apko.yaml changed since it was locked. "
+        "Run `pants generate-lockfiles --resolve=static`."
+    ) in stale.stderr
+
+    spec.write_text((repo_root() / "images/static/apko.yaml").read_text())
+    lock = json.loads((checkout / LOCKFILE).read_text())
+    tzdata = next(p for p in lock["contents"]["packages"] if p["name"] == "tzdata")
+    tzdata["sha256"] = "0" * 64
+    (checkout / LOCKFILE).write_text(json.dumps(lock, indent=2))
+    tampered = run_pants(checkout, "package", "images/static:packages")
+    assert tampered.returncode != 0
+    assert f"could not download {tzdata['url']} (sha256 {'0' * 64}" in tampered.stderr
+    assert not (checkout / "dist/images.static/packages").exists()

@@ -250,6 +250,16 @@ class OciImageRepositoryField(StringField):
     help = "Repository name of the image (default: the target's path and name, e.g. `images/static`)."
 
 
+class OciImageArchitecturesField(StringSequenceField):
+    alias = "architectures"
+    help = help_text(
+        """
+        APK-style architectures (`x86_64`, `aarch64`, ...) of the image. Default: those of the
+        base and the `apk_layer`s; needed only for an image of plain-file layers on scratch.
+        """
+    )
+
+
 class OciImageTagField(StringField):
     alias = "tag"
     default = "latest"
@@ -272,6 +282,7 @@ class OciImageTarget(Target):
         OciImageExposedPortsField,
         OciImageRepositoryField,
         OciImageTagField,
+        OciImageArchitecturesField,
         OutputPathField,
     )
     help = help_text(

@@ -27,6 +27,7 @@ from pants.engine.unions import UnionRule
 from pants_oci.subsystems.ocibuild_tool import OciBuildTool
 from pants_oci.target_types import (
     OciImageAnnotationsField,
+    OciImageArchitecturesField,
     OciImageBaseField,
     OciImageCmdField,
     OciImageEntrypointField,
@@ -61,6 +62,7 @@ class OciImageFieldSet(PackageFieldSet):
     exposed_ports: OciImageExposedPortsField
     repository: OciImageRepositoryField
     tag: OciImageTagField
+    architectures: OciImageArchitecturesField
     output_path: OutputPathField
 
     @property
@@ -153,7 +155,7 @@ async def build_oci_image(field_set: OciImageFieldSet, tool: OciBuildTool) -> Bu
         "base": f"base/{base.directory}/layout" if base else None,
         "base_name": base.reference if base else None,
         "layers": request_layers,
-        "architectures": None,
+        "architectures": list(field_set.architectures.value) if field_set.architectures.value else None,
         "config": config,
         "annotations": dict(field_set.annotations.value or {}),
         "created": tool.source_date_epoch,
