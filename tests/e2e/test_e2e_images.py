@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict
 
 import pytest
 from testutil.checkout import make_checkout, run_pants
@@ -159,9 +159,9 @@ def test_podman_loads_the_oci_archive(checkout: Path, podman_runtime) -> None:
 
 
 def test_examples_run_under_docker(checkout: Path, tmp_path_factory) -> None:
+    outputs: Dict[str, str] = {}
     with dockerd(tmp_path_factory.mktemp("dockerd")) as docker:
-        outputs: List[str] = []
-        for name in HELLO_IMAGES:
+        for name in [*HELLO_IMAGES, "basecheck/basecheck", "basecheck/basecheck-nonroot"]:
             image = image_dir(checkout, name)
             metadata = json.loads((image / "image.json").read_text())
             loaded = docker.run("load", "-i", str(image / "image.docker.tar"))
@@ -171,9 +171,17 @@ def test_examples_run_under_docker(checkout: Path, tmp_path_factory) -> None:
             image_id = ok(docker.run("image", "inspect", "--format", "{{.Id}}", reference)).strip()
             assert image_id == metadata["images"]["linux/amd64"]["config"]
             result = docker.run("run", "--rm", "--network", "none", reference)
-            assert result.returncode == 0, result.stderr
-            outputs.append(result.stdout)
-    assert outputs == ["Hello Distroless\n"] * len(HELLO_IMAGES)
+            assert result.returncode == 0, result.stdout + result.stderr
+            outputs[name] = result.stdout
+    for name in HELLO_IMAGES:
+        assert outputs[name] == "Hello Distroless\n"
+    for name, user in (
+        ("basecheck/basecheck", 'uid 0 is "root"'),
+        ("basecheck/basecheck-nonroot", 'uid 65532 is "nonroot"'),
+    ):
+        lines = basecheck_lines(outputs[name])
+        assert len(lines) == 6 and all(line.startswith("ok ") for line in lines.values()), outputs[name]
+        assert user in lines["user"]
 
 
 def test_push_to_a_registry_keeps_the_digest(checkout: Path, tmp_path: Path, podman_runtime) -> None:
