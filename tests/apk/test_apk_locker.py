@@ -264,6 +264,12 @@ def _truncate_package(root: Path) -> None:
             lambda root: (root / "project" / "keys" / TEST_KEY.name).unlink(),
             [f"keyring entry keys/{TEST_KEY.name}"],
         ),
+        (
+            lambda root: (root / "project" / "keys" / TEST_KEY.name).write_bytes(
+                "# cl\u00e9 de test\n".encode() + (root / "project" / "keys" / TEST_KEY.name).read_bytes()
+            ),
+            [f"keyring entry keys/{TEST_KEY.name}: the PEM key holds non-ASCII bytes"],
+        ),
     ],
     ids=[
         "malformed-yaml",
@@ -273,6 +279,7 @@ def _truncate_package(root: Path) -> None:
         "tampered-package",
         "truncated-download",
         "missing-key",
+        "non-ascii-key",
     ],
 )
 def test_errors_leave_the_lockfile_untouched(fixture_repo: Path, break_it, fragments: List[str]) -> None:

@@ -135,6 +135,12 @@ def _pkg0(doc):
             lambda d: d["contents"]["keyring"][0].update(data="not a key"),
             "keyring[0].data: not a PEM public key",
         ),
+        (
+            lambda d: d["contents"]["keyring"][0].update(
+                data="# cl\u00e9\n" + d["contents"]["keyring"][0]["data"]
+            ),
+            "keyring[0].data: the PEM key holds non-ASCII characters",
+        ),
         (lambda d: d["contents"]["keyring"].append(d["contents"]["keyring"][0]), "a key name appears twice"),
         (lambda d: d["contents"]["packages"].append(copy.deepcopy(_pkg0(d))), "musl (x86_64) appears twice"),
         (

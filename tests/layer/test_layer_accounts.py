@@ -73,6 +73,9 @@ def test_id_held_by_another_name_is_refused():
         ('{"groups": [{"groupname": "g", "gid": 1, "members": "a"}]}', "must be a list"),
         ('{"users": [}', "not valid JSON"),
         ("[]", "must be an object"),
+        ('{"users": 5}', "users must be a list of objects, got 5"),
+        ('{"users": null}', "users must be a list of objects, got None"),
+        ('{"groups": {"groupname": "g"}}', "groups must be a list of objects"),
     ],
 )
 def test_malformed_accounts_are_refused(text, message):

@@ -76,3 +76,33 @@ def test_bad_accounts_file(tmp_path, capsys):
     accounts.write_text('{"users": [{"username": "nonroot"}]}')
     assert run(tmp_path, alpine_lock(STATIC_SET), "--accounts", str(accounts)) == 1
     assert "accounts.json: users[0]: missing key 'uid'" in capsys.readouterr().err
+
+
+def test_lockfile_and_accounts_that_are_not_utf8(tmp_path, capsys):
+    garbage = tmp_path / "garbage.json"
+    garbage.write_bytes(b"\xff\xfe{}")
+    args = ["--packages-dir", str(tmp_path), "--output-layer", str(tmp_path / "l.tgz")]
+    args += ["--output-descriptor", str(tmp_path / "l.json"), "--arch", "x86_64"]
+    assert main(["apk-layer", "--lockfile", str(garbage), *args]) == 1
+    assert (
+        capsys.readouterr().err == f"error: {garbage}: the lockfile is not UTF-8 text; pass the right file\n"
+    )
+    assert run(tmp_path, alpine_lock(STATIC_SET), "--accounts", str(garbage)) == 1
+    assert (
+        capsys.readouterr().err
+        == f"error: {garbage}: the accounts file is not UTF-8 text; pass the right file\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["garbage.json", "lock.json"]
+
+
+def test_output_that_cannot_be_created(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    lockfile = tmp_path / "lock.json"
+    lockfile.write_text(dump_lockfile(alpine_lock(STATIC_SET)))
+    args = ["apk-layer", "--lockfile", str(lockfile), "--arch", "x86_64"]
+    args += ["--packages-dir", str(alpine_packages_dir()), "--output-descriptor", str(tmp_path / "l.json")]
+    assert main([*args, "--output-layer", str(tmp_path / "afile" / "layer.tar.gz")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path / 'afile' / 'layer.tar.gz'}: cannot create the output file (")
+    assert err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "lock.json"]

@@ -112,5 +112,9 @@ def test_owner_and_mode_syntax() -> None:
     assert parse_mode("0755") == 0o755
     with pytest.raises(OciBuildError, match="numeric `uid:gid`"):
         parse_owner("nonroot")
+    assert parse_owner("4294967294:0") == (4294967294, 0)
+    for owner in ("-1:0", "0:4294967295", "99999999999:0"):
+        with pytest.raises(OciBuildError, match=f"owner '{owner}': ids must be from 0 to 4294967294"):
+            parse_owner(owner)
     with pytest.raises(OciBuildError, match="only permission bits"):
         parse_mode("4755")

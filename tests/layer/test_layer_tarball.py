@@ -173,3 +173,25 @@ def test_gnu_tar_extracts_the_layer(tmp_path):
     assert (dest / "etc/passwd").read_bytes() == b"root:x:0:0:root:/root:/bin/sh\n"
     assert os.readlink(dest / "etc/mtab") == "/proc/mounts"
     assert os.stat(dest / "tmp").st_mode & 0o7777 == 0o1777
+
+
+def test_names_that_are_not_utf8_keep_their_raw_bytes(tmp_path):
+    # A package may ship a Latin-1 file name; tarread decodes it with surrogateescape.
+    raw_name = b"usr/share/caf\xe9"
+    name = raw_name.decode("utf-8", "surrogateescape")
+    entries = [
+        TarEntry(name, FILE, 0o644, content=b"x"),
+        TarEntry("usr/share/link", SYMLINK, 0o777, link_target=name.rsplit("/", 1)[1]),
+    ]
+    out, blob = build(tmp_path, entries)
+    _, again = build(tmp_path, entries, name="again.tar.gz")
+    assert again == blob
+    with tarfile.open(out, encoding="utf-8", errors="surrogateescape") as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        assert tar.extractfile(name).read() == b"x"
+    assert members["usr/share/link"].linkname == "caf\udce9"
+    if shutil.which("tar") is not None:
+        dest = tmp_path / "x"
+        dest.mkdir()
+        subprocess.run(["tar", "-xzf", str(out), "-C", str(dest)], check=True)
+        assert b"caf\xe9" in os.listdir(os.fsencode(dest / "usr" / "share"))

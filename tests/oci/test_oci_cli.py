@@ -124,11 +124,38 @@ def test_architecture_mismatch_with_descriptor(tmp_path: Path) -> None:
         ({"config": {"entrypoint": "/bin/sh"}}, r"config.entrypoint: must be a list of strings"),
         ({"created": -1}, r"`created` must be a non-negative integer"),
         ({"tag": None}, r"`tag` must be a string"),
+        (
+            {"created": 10**20},
+            r"`created` must be a non-negative integer \(SOURCE_DATE_EPOCH\) up to 253402300799",
+        ),
+        ({"created": 253402300800}, r"`created` must be a non-negative integer"),
+        ({"layers": 5}, r"`layers` must be a list"),
+        ({"layers": {"blob": "x"}}, r"`layers` must be a list"),
+        ({"config": []}, r"config: must be an object"),
+        ({"annotations": ""}, r"annotations: must be an object of strings"),
     ],
 )
 def test_bad_requests_are_rejected(tmp_path: Path, overrides: Dict[str, Any], message: str) -> None:
     with pytest.raises(OciBuildError, match=message):
         load_request(_request(tmp_path, **overrides))
+
+
+@pytest.mark.parametrize("layers", ["5", '{"blob": "x"}'])
+def test_malformed_request_through_the_cli_is_one_line(tmp_path: Path, layers: str) -> None:
+    (tmp_path / "request.json").write_text('{"repository": "a", "tag": "b", "layers": %s}' % layers)
+    result = _run(tmp_path, "--request=request.json", "--output-dir=out")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == "error: request.json: `layers` must be a list of {blob, descriptor} objects\n"
+
+
+def test_output_dir_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    _request(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    for out in ("afile", "afile/out"):
+        result = _run(tmp_path, "--request=request.json", f"--output-dir={out}")
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.startswith(f"error: {out}: ") and result.stderr.count("\n") == 1, result.stderr
+    assert (tmp_path / "afile").read_text() == "x"
 
 
 def test_request_fields_reach_the_image(tmp_path: Path) -> None:

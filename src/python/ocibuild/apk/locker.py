@@ -56,6 +56,10 @@ def _load_keys(spec: ImageContentsSpec, fetcher: Fetcher, base_dir: str) -> Tupl
             raise OciBuildError(f"keyring entries {keys[name].url} and {ref} have the same key name {name}")
         if b"-----BEGIN PUBLIC KEY-----" not in pem:
             raise OciBuildError(f"keyring entry {ref}: not a PEM public key")
+        if not pem.isascii():
+            raise OciBuildError(
+                f"keyring entry {ref}: the PEM key holds non-ASCII bytes; use a plain key file"
+            )
         keys[name] = LockedKey(name=name, url=ref, pem=pem)
     result = tuple(keys.values())
     Keyring.from_pems({k.name: k.pem for k in result})  # fail now on a key that cannot be loaded

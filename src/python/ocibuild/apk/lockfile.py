@@ -220,6 +220,8 @@ def load_lockfile(text: str, origin: str) -> Lockfile:
         pem = r.text(k["data"], f"{where}.data")
         if "-----BEGIN PUBLIC KEY-----" not in pem:
             raise r.fail(f"{where}.data", "not a PEM public key")
+        if not pem.isascii():
+            raise r.fail(f"{where}.data", "the PEM key holds non-ASCII characters")
         keys.append(
             LockedKey(
                 r.text(k["name"], f"{where}.name"), r.text(k["url"], f"{where}.url"), pem.encode("ascii")

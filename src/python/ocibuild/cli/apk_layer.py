@@ -24,6 +24,8 @@ def _read_text(path: str, what: str) -> str:
             return f.read()
     except OSError as e:
         raise OciBuildError(f"{path}: cannot read the {what} ({e.strerror})") from None
+    except UnicodeDecodeError:
+        raise OciBuildError(f"{path}: the {what} is not UTF-8 text; pass the right file") from None
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from ocibuild.errors import OciBuildError
 
 GECOS = "Account created by ocibuild"
-_MAX_ID = 2**32 - 2  # (uid_t)-1 is "no user"
+MAX_ID = 2**32 - 2  # (uid_t)-1 is "no user"
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def _name(value: Any, where: str, origin: str) -> str:
 
 
 def _id(value: Any, where: str, origin: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_ID:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
         raise OciBuildError(f"{origin}: {where}: {value!r} is not a valid numeric id")
     return value
 
@@ -88,11 +88,18 @@ def _field(value: Any, where: str, origin: str, absolute: bool) -> str:
     return value
 
 
+def _list(top: Dict[str, Any], key: str, origin: str) -> List[Any]:
+    value = top.get(key, [])
+    if not isinstance(value, list):
+        raise OciBuildError(f"{origin}: {key} must be a list of objects, got {value!r}")
+    return value
+
+
 def parse_accounts(data: Any, origin: str) -> Accounts:
     """Validate the decoded JSON (strictly: unknown keys and duplicates are errors)."""
     top = _check_keys(data, ("users", "groups"), (), "accounts", origin)
     users: List[User] = []
-    for i, raw in enumerate(top.get("users", [])):
+    for i, raw in enumerate(_list(top, "users", origin)):
         where = f"users[{i}]"
         u = _check_keys(raw, ("username", "uid", "gid", "home", "shell"), ("username", "uid"), where, origin)
         name = _name(u["username"], where + ".username", origin)
@@ -102,7 +109,7 @@ def parse_accounts(data: Any, origin: str) -> Accounts:
         shell = _field(u.get("shell", "/bin/sh"), where + ".shell", origin, absolute=True)
         users.append(User(name, uid, gid, home, shell))
     groups: List[Group] = []
-    for i, raw in enumerate(top.get("groups", [])):
+    for i, raw in enumerate(_list(top, "groups", origin)):
         where = f"groups[{i}]"
         g = _check_keys(raw, ("groupname", "gid", "members"), ("groupname", "gid"), where, origin)
         members = g.get("members", [])

@@ -7,6 +7,8 @@ import os
 import tempfile
 from typing import BinaryIO, Iterator
 
+from ocibuild.errors import OciBuildError
+
 
 @contextlib.contextmanager
 def atomic_output(path: str, mode: int = 0o644) -> Iterator[BinaryIO]:
@@ -15,13 +17,21 @@ def atomic_output(path: str, mode: int = 0o644) -> Iterator[BinaryIO]:
     The final file mode is fixed (not taken from the umask) so that outputs look the same everywhere.
     """
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix="-" + os.path.basename(path))
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix="-" + os.path.basename(path))
+    except OSError as e:
+        raise OciBuildError(f"{path}: cannot create the output file ({e.strerror}); check the path") from None
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        try:
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+        except OSError as e:
+            raise OciBuildError(
+                f"{path}: cannot write the output file ({e.strerror}); check the path"
+            ) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

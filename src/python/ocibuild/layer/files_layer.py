@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ocibuild.errors import OciBuildError
+from ocibuild.layer.accounts import MAX_ID
 from ocibuild.layer.atomic import write_bytes_atomically
 from ocibuild.layer.tarball import DIR, FILE, LayerBlob, TarEntry, check_relative_path, write_layer
 
@@ -29,8 +30,8 @@ def parse_owner(text: str) -> Tuple[int, int]:
         uid, gid = (int(part) for part in text.split(":"))
     except ValueError:
         raise OciBuildError(f"owner {text!r}: expected numeric `uid:gid`, e.g. 65532:65532") from None
-    if uid < 0 or gid < 0:
-        raise OciBuildError(f"owner {text!r}: ids must not be negative")
+    if not (0 <= uid <= MAX_ID and 0 <= gid <= MAX_ID):
+        raise OciBuildError(f"owner {text!r}: ids must be from 0 to {MAX_ID}")
     return uid, gid
 
 

@@ -6,7 +6,8 @@ What makes the bytes stable:
 - entries sorted by path components (the order `tar --sort=name` gives: a directory, then its
   contents), every parent directory present (added as 0755 root:root when missing);
 - one fixed mtime for every entry, uid/gid numeric only (empty user/group names), no atime/ctime,
-  no PAX records except `path`/`linkpath`/`uid`/`gid`/`size` when a value does not fit ustar;
+  no PAX records except `path`/`linkpath`/`uid`/`gid`/`size` when a value does not fit ustar
+  (plus `hdrcharset=BINARY` for a name that is not UTF-8, which a package may have);
 - headers are written here, not by `tarfile`, so the Python version cannot change them;
 - hard links: the first path of a link group in sorted order carries the content, the others link
   to it (a reader needs the target before the link);
@@ -168,11 +169,21 @@ def _octal(value: int, width: int) -> bytes:
 
 
 def _pax_record(key: str, value: str) -> bytes:
-    payload = f" {key}={value}\n".encode("utf-8")
+    # surrogateescape: a name that was not UTF-8 in the package keeps its raw bytes (see hdrcharset)
+    payload = f" {key}={value}\n".encode("utf-8", "surrogateescape")
     length = len(payload) + 1
     while len(str(length)) + len(payload) != length:
         length = len(str(length)) + len(payload)
     return str(length).encode("ascii") + payload
+
+
+def _is_utf8(text: str) -> bool:
+    """False for names holding undecodable bytes (surrogateescape), as a package may have."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _fits(text: str, limit: int) -> bool:
@@ -213,6 +224,8 @@ def entry_header(entry: TarEntry, size: int, mtime: int) -> bytes:
         pax.append(_pax_record("path", name))
     if not _fits(link, 100):
         pax.append(_pax_record("linkpath", link))
+    if not _is_utf8(name) or not _is_utf8(link):
+        pax.append(_pax_record("hdrcharset", "BINARY"))  # POSIX: path/linkpath are raw bytes, not UTF-8
     uid, gid = entry.uid, entry.gid
     if uid > _MAX_OCTAL_ID:
         pax.append(_pax_record("uid", str(uid)))

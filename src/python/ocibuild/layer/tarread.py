@@ -44,13 +44,23 @@ def _number(raw: bytes, origin: str, field: str) -> int:
         raise OciBuildError(f"{origin}: malformed tar header ({field} {raw!r})") from None
 
 
+def _pax_number(pax: Dict[str, str], key: str, origin: str) -> int:
+    try:
+        value = int(pax[key])
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise OciBuildError(f"{origin}: malformed PAX {key} record {pax[key]!r}")
+    return value
+
+
 def _pax_records(data: bytes, origin: str) -> Dict[str, str]:
     records: Dict[str, str] = {}
     pos = 0
     while pos < len(data):
         space = data.find(b" ", pos)
         try:
-            length = int(data[pos:space])
+            length = int(data[pos:space]) if space > pos else 0
         except ValueError:
             raise OciBuildError(f"{origin}: malformed PAX record at byte {pos}") from None
         record = data[space + 1 : pos + length]
@@ -79,7 +89,7 @@ def iter_tar(raw: bytes, origin: str) -> Iterator[TarMember]:
         typeflag = header[156:157]
         size = _number(header[124:136], origin, "size")
         if "size" in pax:
-            size = int(pax["size"])
+            size = _pax_number(pax, "size", origin)
         data_start = pos + _BLOCK
         data_end = data_start + size
         if size < 0 or data_end > end:
@@ -110,8 +120,8 @@ def iter_tar(raw: bytes, origin: str) -> Iterator[TarMember]:
             name=name,
             typeflag=typeflag,
             mode=_number(header[100:108], origin, "mode"),
-            uid=int(pax["uid"]) if "uid" in pax else _number(header[108:116], origin, "uid"),
-            gid=int(pax["gid"]) if "gid" in pax else _number(header[116:124], origin, "gid"),
+            uid=_pax_number(pax, "uid", origin) if "uid" in pax else _number(header[108:116], origin, "uid"),
+            gid=_pax_number(pax, "gid", origin) if "gid" in pax else _number(header[116:124], origin, "gid"),
             size=size,
             linkname=linkname,
             pax=pax,

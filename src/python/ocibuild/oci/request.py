@@ -25,6 +25,8 @@ _REQUEST_KEYS = {
     "repository",
     "tag",
 }
+# 9999-12-31T23:59:59Z: the last time RFC 3339 (four-digit years) can write
+MAX_CREATED = 253402300799
 _LAYER_KEYS = {"blob", "descriptor", "architecture", "created_by"}
 _CONFIG_KEYS = {
     "entrypoint",
@@ -117,8 +119,13 @@ def load_request(path: Path) -> ImageRequest:
         if not isinstance(request.get(key), str):
             raise OciBuildError(f"{where}: `{key}` must be a string")
 
+    raw_layers = request.get("layers")
+    if raw_layers is None:
+        raw_layers = []
+    if not isinstance(raw_layers, list):
+        raise OciBuildError(f"{where}: `layers` must be a list of {{blob, descriptor}} objects")
     layers = []
-    for i, layer in enumerate(request.get("layers") or []):
+    for i, layer in enumerate(raw_layers):
         lw = f"{where} layers[{i}]"
         if (
             not isinstance(layer, dict)
@@ -136,20 +143,29 @@ def load_request(path: Path) -> ImageRequest:
             )
         )
     created = request.get("created")
-    if created is not None and (not isinstance(created, int) or isinstance(created, bool) or created < 0):
-        raise OciBuildError(f"{where}: `created` must be a non-negative integer (SOURCE_DATE_EPOCH) or null")
+    if created is not None and (
+        not isinstance(created, int) or isinstance(created, bool) or not 0 <= created <= MAX_CREATED
+    ):
+        raise OciBuildError(
+            f"{where}: `created` must be a non-negative integer (SOURCE_DATE_EPOCH) up to {MAX_CREATED} "
+            "(year 9999) or null"
+        )
     base = _optional_str(f"{where}.base", request.get("base"))
     architectures = request.get("architectures")
     return ImageRequest(
         repository=request["repository"],
         tag=request["tag"],
         layers=tuple(layers),
-        config=parse_config(request.get("config") or {}, f"{where} config"),
+        config=parse_config(
+            request["config"] if request.get("config") is not None else {}, f"{where} config"
+        ),
         base=root / base if base else None,
         base_name=_optional_str(f"{where}.base_name", request.get("base_name")),
         architectures=_strings(f"{where}.architectures", architectures)
         if architectures is not None
         else None,
-        annotations=_pairs(f"{where}.annotations", request.get("annotations") or {}),
+        annotations=_pairs(f"{where}.annotations", request["annotations"])
+        if request.get("annotations") is not None
+        else (),
         created=created,
     )
