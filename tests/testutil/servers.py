@@ -133,19 +133,51 @@ def buildgrid_cache(workdir: Path) -> Iterator[RemoteCache]:
     template = (Path(__file__).parent / "buildgrid-cache.yml").read_text()
     config.write_text(template.replace("127.0.0.1:50051", f"127.0.0.1:{port}"))
 
+    bgd = bgd_path()
+    # The port opens before the services are registered: ready means a real CAS and action cache
+    # call answers, made with BuildGrid's own Python (it has grpc and the REAPI protos).
+    with open(bgd) as script:
+        python = script.readline()[2:].split()[0]  # bgd's `#!/path/to/python`
+    probe = workdir / "buildgrid_probe.py"
+    probe.write_text(_BUILDGRID_PROBE)
+
     def ready() -> bool:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
+        answer = subprocess.run(
+            [python, str(probe), f"127.0.0.1:{port}", "main"], capture_output=True, timeout=60
+        )
+        return answer.returncode == 0
 
     with _process(
-        [bgd_path(), "server", "start", "-v", str(config)],
+        [bgd, "server", "start", "-v", str(config)],
         workdir / "buildgrid.log",
         "BuildGrid",
         ready,
-        timeout=90,
+        timeout=180,
     ):
-        time.sleep(1)  # the port opens a moment before the services are registered
         yield RemoteCache(f"grpc://127.0.0.1:{port}", "main")
+
+
+_BUILDGRID_PROBE = """\
+import sys
+
+import grpc
+from buildgrid._protos.build.bazel.remote.execution.v2 import remote_execution_pb2 as re
+from buildgrid._protos.build.bazel.remote.execution.v2 import remote_execution_pb2_grpc as rg
+
+address, instance = sys.argv[1:]
+channel = grpc.insecure_channel(address)
+empty = re.Digest(hash="e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", size_bytes=0)
+rg.ContentAddressableStorageStub(channel).FindMissingBlobs(
+    re.FindMissingBlobsRequest(instance_name=instance, blob_digests=[empty]), timeout=10
+)
+try:
+    rg.ActionCacheStub(channel).GetActionResult(
+        re.GetActionResultRequest(instance_name=instance, action_digest=empty), timeout=10
+    )
+except grpc.RpcError as e:
+    if e.code() != grpc.StatusCode.NOT_FOUND:
+        raise
+"""
 
 
 @dataclass(frozen=True)

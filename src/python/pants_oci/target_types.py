@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Optional, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
 from pants.core.goals.package import OutputPathField
 from pants.engine.addresses import Address
@@ -36,6 +36,14 @@ class ApkLockfileField(SingleSourceField):
         that this layer installs from.
         """
     )
+
+    def validate_resolved_files(self, files: Sequence[str]) -> None:
+        if not files:
+            raise InvalidFieldException(
+                f"{self.address}: the lockfile {self.file_path} does not exist: write it with "
+                "`pants generate-lockfiles` (its spec must be in [apk].resolves), or fix `lockfile`."
+            )
+        super().validate_resolved_files(files)
 
 
 class ApkPackagesField(StringSequenceField):

@@ -105,7 +105,11 @@ async def build_oci_image(field_set: OciImageFieldSet, tool: OciBuildTool) -> Bu
         Get(Targets, UnparsedAddressInputs, field_set.layers.to_unparsed_address_inputs()),
     )
     if len(base_targets) > 1 or any(not OciImageFieldSet.is_applicable(t) for t in base_targets):
-        raise ValueError(f"{field_set.address}: `base` must name at most one `oci_image` target.")
+        named = ", ".join(f"{t.address} ({t.alias})" for t in base_targets)
+        raise ValueError(
+            f"{field_set.address}: `base` names {named}, not one `oci_image` target: point it at an "
+            "image (e.g. //images/static:static), or leave it unset to build on scratch."
+        )
 
     base_images = await MultiGet(
         Get(BuiltImage, OciImageFieldSet, OciImageFieldSet.create(t)) for t in base_targets
