@@ -19,7 +19,6 @@ packages in the layer (so that it only changes when the packages do), else 0.
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 from dataclasses import dataclass, field
@@ -72,20 +71,15 @@ class ApkLayerDescriptor:
     packages: Tuple[LayerPackage, ...]
 
     def to_json(self) -> str:
-        data = {
-            "schema": DESCRIPTOR_SCHEMA,
-            "architecture": self.architecture,
-            "media_type": self.blob.media_type,
-            "diff_id": self.blob.diff_id,
-            "digest": self.blob.digest,
-            "size": self.blob.size,
-            "mtime": self.mtime,
-            "packages": [
+        return self.blob.descriptor_json(
+            DESCRIPTOR_SCHEMA,
+            self.mtime,
+            architecture=self.architecture,
+            packages=[
                 {"name": p.name, "version": p.version, "architecture": p.architecture, "checksum": p.checksum}
                 for p in self.packages
             ],
-        }
-        return json.dumps(data, sort_keys=True, indent=2) + "\n"
+        )
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 from dataclasses import dataclass
@@ -78,16 +77,8 @@ def build_files_layer(
     sources: Sequence[str], options: FilesLayerOptions, output_layer: str, output_descriptor: str
 ) -> LayerBlob:
     blob = write_layer(files_layer_entries(sources, options), output_layer, mtime=options.mtime)
-    descriptor = {
-        "schema": DESCRIPTOR_SCHEMA,
-        "media_type": blob.media_type,
-        "diff_id": blob.diff_id,
-        "digest": blob.digest,
-        "size": blob.size,
-        "mtime": options.mtime,
-        "files": sorted(posixpath.join(options.destination, os.path.basename(s)) for s in sources),
-    }
+    files = sorted(posixpath.join(options.destination, os.path.basename(s)) for s in sources)
     write_bytes_atomically(
-        output_descriptor, (json.dumps(descriptor, sort_keys=True, indent=2) + "\n").encode()
+        output_descriptor, blob.descriptor_json(DESCRIPTOR_SCHEMA, options.mtime, files=files).encode()
     )
     return blob

@@ -18,13 +18,14 @@ What makes the bytes stable:
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import queue
 import struct
 import threading
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO, Dict, Iterable, List, Optional, Tuple
+from typing import Any, BinaryIO, Dict, Iterable, List, Optional, Tuple
 
 from ocibuild.errors import OciBuildError
 from ocibuild.layer.atomic import atomic_output
@@ -79,6 +80,19 @@ class LayerBlob:
     digest: str  # "sha256:<hex>" of the gzip stream
     size: int  # bytes of the gzip stream
     media_type: str = LAYER_MEDIA_TYPE
+
+    def descriptor_json(self, schema: str, mtime: int, **extra: Any) -> str:
+        """The `layer.json` written beside a layer blob (read back by ocibuild.oci.layers)."""
+        data = {
+            "schema": schema,
+            "media_type": self.media_type,
+            "diff_id": self.diff_id,
+            "digest": self.digest,
+            "size": self.size,
+            "mtime": mtime,
+            **extra,
+        }
+        return json.dumps(data, sort_keys=True, indent=2) + "\n"
 
 
 def check_relative_path(path: str, what: str) -> None:

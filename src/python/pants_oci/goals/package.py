@@ -122,12 +122,12 @@ async def build_oci_image(field_set: OciImageFieldSet, tool: OciBuildTool) -> Bu
         for t in layer_targets
     )
 
-    digests = []
+    placements = []  # (digest, directory in the request's sandbox)
     request_layers = []
     for index, layers in enumerate(built_layers):
         for layer in layers.layers:
             prefix = f"layers/{index}/{layer.architecture or 'all'}"
-            digests.append(await Get(Digest, AddPrefix(layer.digest, prefix)))
+            placements.append((layer.digest, prefix))
             request_layers.append(
                 {
                     "blob": f"{prefix}/{layer.blob_path}",
@@ -138,7 +138,8 @@ async def build_oci_image(field_set: OciImageFieldSet, tool: OciBuildTool) -> Bu
             )
     base = base_images[0] if base_images else None
     if base:
-        digests.append(await Get(Digest, AddPrefix(base.digest, "base")))
+        placements.append((base.digest, "base"))
+    digests = await MultiGet(Get(Digest, AddPrefix(digest, prefix)) for digest, prefix in placements)
 
     config = {
         key: value

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
 from ocibuild.apk.lockfile import Lockfile, load_lockfile
+from ocibuild.apk.spec import spec_checksum
 from pants.core.goals.package import (
     BuiltPackage,
     EnvironmentAwarePackageRequest,
@@ -107,7 +107,7 @@ class OciLayerFieldSet(PackageFieldSet):
 def _check_lock_is_fresh(lock: Lockfile, lock_path: str, spec: Optional[bytes], apk: ApkSubsystem) -> None:
     if spec is None:
         return  # the spec lives elsewhere (e.g. a lock vendored from another repo): trust the lock
-    if "sha256-" + hashlib.sha256(spec).hexdigest() != lock.spec_checksum:
+    if spec_checksum(spec) != lock.spec_checksum:
         resolves = [name for name, path in apk.resolves.items() if path == lock.spec_name]
         how = f"--resolve={resolves[0]}" if resolves else "(add the spec to [apk].resolves)"
         raise ValueError(
