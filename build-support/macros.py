@@ -1,5 +1,9 @@
 # BUILD-file macros (loaded by [GLOBAL].build_file_prelude_globs) shared by examples/.
 
+# Seconds a compile step may take. Pants' default for shell_command (30 s) is shorter than a cold
+# Go build on a 2-core CI machine that is building the other examples and running tests beside it.
+BUILD_STEP_TIMEOUT = 1200
+
 
 def go_static_binary(binary, sources, name="bin"):
     """A static Go binary (CGO_ENABLED=0) built by the host's `go` in the sandbox, reproducibly.
@@ -27,6 +31,7 @@ def go_static_binary(binary, sources, name="bin"):
         ],
         execution_dependencies=[f":{name}-src"],
         output_files=[binary],
+        timeout=BUILD_STEP_TIMEOUT,
     )
 
 

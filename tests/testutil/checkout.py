@@ -13,17 +13,8 @@ import subprocess
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
-from testutil.paths import shared_dir
-
-
-def repo_root() -> Path:
-    env = os.environ.get("OCIBUILD_REPO_ROOT")
-    if env:
-        return Path(env)
-    for parent in Path(__file__).resolve().parents:
-        if (parent / "pants.toml").is_file() and (parent / "pants").is_file():
-            return parent
-    raise RuntimeError("cannot find the repository: set OCIBUILD_REPO_ROOT")
+from testutil.paths import repo_root, shared_dir
+from testutil.provision import ensure_test_deps
 
 
 def tracked_files(root: Path) -> Sequence[str]:
@@ -36,7 +27,11 @@ def tracked_files(root: Path) -> Sequence[str]:
 
 
 def make_checkout(parent: Path, name: str = "repo") -> Path:
-    """Copy the repository's files (as git sees them, committed or not) to `parent/name`."""
+    """Copy the repository's files (as git sees them, committed or not) to `parent/name`.
+
+    The checkout builds the examples, so the toolchains they need are installed first.
+    """
+    ensure_test_deps()
     root = repo_root()
     dest = parent / name
     for rel in tracked_files(root):

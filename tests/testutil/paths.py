@@ -20,3 +20,13 @@ def shared_dir() -> Path:
 
 def apk_mirror() -> Path:
     return shared_dir() / "apk-mirror"
+
+
+def repo_root() -> Path:
+    env = os.environ.get("OCIBUILD_REPO_ROOT")
+    if env:
+        return Path(env)
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "pants.toml").is_file() and (parent / "pants").is_file():
+            return parent
+    raise RuntimeError("cannot find the repository: set OCIBUILD_REPO_ROOT")

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Sequence
 
+from testutil.provision import bgd_default, ensure_test_deps
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -27,9 +29,13 @@ def free_port() -> int:
 
 
 def require_tool(name: str) -> str:
+    """The tool's path, installing the tests' dependencies first if it is missing."""
     path = shutil.which(name)
     if not path:
-        raise RuntimeError(f"{name} is not installed: run .ci/install-test-deps")
+        ensure_test_deps()
+        path = shutil.which(name)
+    if not path:
+        raise RuntimeError(f"{name} is not on PATH after build-support/install-test-deps: check PATH")
     return path
 
 
@@ -117,12 +123,13 @@ class RemoteCache:
 
 
 def bgd_path() -> str:
-    path = os.environ.get("OCIBUILD_BGD") or shutil.which("bgd")
-    if not path or not os.path.exists(path):
-        raise RuntimeError(
-            "BuildGrid's `bgd` is not installed: run .ci/install-test-deps (sets OCIBUILD_BGD)"
-        )
-    return path
+    """BuildGrid's `bgd`: $OCIBUILD_BGD, or install-test-deps' venv (installed on first use)."""
+    path = Path(os.environ.get("OCIBUILD_BGD") or bgd_default())
+    if not path.exists():
+        ensure_test_deps()
+    if not path.exists():
+        raise RuntimeError(f"BuildGrid's `bgd` is not at {path}: unset OCIBUILD_BGD or point it at bgd")
+    return str(path)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,47 @@
+"""Provision the tests' real servers, runtimes and toolchains on first use.
+
+`./pants test ::` on a fresh machine must pass by itself, so a test that needs skopeo, podman,
+dockerd, the registry, BuildGrid or the examples' compilers runs `build-support/install-test-deps`
+first: once per machine (it is idempotent and quick when all is there), serialised between the
+concurrent pytest processes by a file lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+from pathlib import Path
+
+from testutil.paths import repo_root
+
+_done = False
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pants-oci"
+
+
+def bgd_default() -> Path:
+    """Where install-test-deps puts BuildGrid's `bgd` (its own venv on CPython 3.11)."""
+    return cache_dir() / "buildgrid" / "bin" / "bgd"
+
+
+def ensure_test_deps() -> None:
+    """Run install-test-deps once per process; raise with its output when it cannot install."""
+    global _done
+    if _done:
+        return
+    script = repo_root() / "build-support" / "install-test-deps"
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    with open(cache_dir() / "install-test-deps.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        result = subprocess.run(
+            ["bash", str(script)], capture_output=True, text=True, timeout=1500, stdin=subprocess.DEVNULL
+        )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"{script} failed (exit {result.returncode}); run it by hand to see why:\n"
+            + (result.stdout + result.stderr)[-3000:]
+        )
+    _done = True
