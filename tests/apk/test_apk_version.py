@@ -87,6 +87,18 @@ def test_equal_pairs(a, b):
         "0",
         "20191231.3.1-r1",
         "1.2.3a_rc1-r0",
+        # apk 2.14's tokenizer is looser than its documented grammar; its `apk version -c` accepts
+        # these too (tests/apk/test_apk_version_reference.py compares with the binary).
+        "1.2a3",
+        "0.99f7-r2",
+        "1.1.0b1-r7",
+        "",
+        "a1",
+        "v1.0",
+        "1.0-r",
+        "1..0",
+        "1.0.",
+        "1.0-r1-r2",
     ],
 )
 def test_valid_versions(v):
@@ -96,21 +108,13 @@ def test_valid_versions(v):
 @pytest.mark.parametrize(
     "v",
     [
-        "",
-        "a1",
         "1.0-",
-        "1.0-r",
         "1.0-rc1",
         "1.0_foo",
-        "1..0",
-        "1.0.",
         "1.2.3ab",
-        "1.2a3",
-        "1.0-r1-r2",
         "1.0-r1_p1",
         "1.0 ",
         "1.0A",
-        "v1.0",
         "1.0_p1a",
     ],
 )
@@ -186,16 +190,19 @@ def test_revision_and_release_sort_like_apk_upgrade_would():
         ("musl>=1.2.3_git20230424", Dependency("musl", ">=", "1.2.3_git20230424", False)),
         ("foo@edge", Dependency("foo", None, None, False, tag="edge")),
         ("foo><Q1abc=", Dependency("foo", "><", "Q1abc=", False)),
+        ("foo<~3.6", Dependency("foo", "<~", "3.6", False)),
+        ("foo>~3.6", Dependency("foo", ">~", "3.6", False)),
+        ("foo=>>1", Dependency("foo", ">=", "1", False)),  # apk ORs the operator characters
     ],
 )
 def test_parse_dependency(text, expected):
     dep = parse_dependency(text)
     assert dep == expected
-    if text not in ("foo=~1.2",):
+    if text not in ("foo=~1.2", "foo=>>1"):
         assert str(dep) == text
 
 
-@pytest.mark.parametrize("text", ["", "!", ">=1.0", "foo>=", "foo>=not-a-version", "foo=>>1", "foo@", "a b"])
+@pytest.mark.parametrize("text", ["", "!", ">=1.0", "foo>=", "foo>=not-a-version", "foo<>=1", "foo@", "a b"])
 def test_bad_dependencies(text):
     with pytest.raises(OciBuildError, match=r"^APKINDEX line 3: invalid dependency"):
         parse_dependency(text, origin="APKINDEX line 3")

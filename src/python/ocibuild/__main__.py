@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 from typing import Sequence
 
@@ -21,6 +22,8 @@ def main(argv: Sequence[str]) -> int:
     if not argv or argv[0] not in COMMANDS:
         print(f"usage: python -m ocibuild {{{','.join(sorted(COMMANDS))}}} ...", file=sys.stderr)
         return 2
+    # The core warns through logging (e.g. a skipped index entry); the user sees one line each.
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s: %(message)s")
     module = importlib.import_module(f"ocibuild.cli.{COMMANDS[argv[0]]}")
     try:
         return int(module.main(list(argv[1:])))

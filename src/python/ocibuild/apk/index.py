@@ -5,13 +5,17 @@ APKINDEX is a list of blank-line separated blocks of `X:value` lines (C: checksu
 
 from __future__ import annotations
 
+import functools
+import logging
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 from ocibuild.apk.archive import read_apk
 from ocibuild.apk.signing import Keyring
-from ocibuild.apk.version import is_valid_version
+from ocibuild.apk.version import parse_dependency
 from ocibuild.errors import OciBuildError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -63,39 +67,58 @@ _INT_FIELDS = {
 _LIST_FIELDS = {"D": "depends", "p": "provides", "i": "install_if", "r": "replaces"}
 
 
-def _entry(fields: Dict[str, object], origin: str, lineno: int) -> IndexEntry:
+class _Unusable(Exception):
+    """Why one index entry cannot be used; the rest of the index still serves."""
+
+
+def _entry(fields: Dict[str, object]) -> IndexEntry:
     for letter, attr in (("P", "name"), ("V", "version"), ("C", "checksum")):
         if not fields.get(attr):
-            raise OciBuildError(
-                f"{origin}: APKINDEX entry ending at line {lineno} has no {letter}: field: the index is malformed"
-            )
-    version = str(fields["version"])
-    if not is_valid_version(version):
-        raise OciBuildError(
-            f"{origin}: APKINDEX line {lineno}: package {fields['name']} has invalid version {version!r}"
-        )
+            raise _Unusable(f"it has no {letter}: field")
     if not str(fields["checksum"]).startswith("Q1"):
-        raise OciBuildError(
-            f"{origin}: APKINDEX entry {fields['name']}-{version}: unsupported checksum {fields['checksum']!r} (expected Q1...)"
-        )
+        raise _Unusable(f"unsupported checksum {fields['checksum']!r} (expected Q1...)")
+    # apk keeps any V: (it orders even invalid versions), so no version check here; dependency
+    # lists must parse, or the entry's requirements would silently shrink.
+    for attr in ("depends", "provides", "install_if"):
+        for text in fields.get(attr, ()):  # type: ignore[attr-defined]
+            try:
+                _parse_dependency(text)
+            except OciBuildError as e:
+                raise _Unusable(str(e)) from None
     return IndexEntry(**fields)  # type: ignore[arg-type]
 
 
+_parse_dependency = functools.lru_cache(maxsize=None)(parse_dependency)
+
+
 def parse_apkindex(text: str, origin: str) -> List[IndexEntry]:
-    """Parse APKINDEX text; unknown field letters are ignored, as apk-tools does."""
+    """Parse APKINDEX text; unknown field letters are ignored, as apk-tools does.
+
+    An entry that cannot be used (a line that is not `X:value`, a missing name, version or
+    checksum, a bad number or dependency) is skipped with a warning naming the index, the package
+    and why; the other entries still serve, as in apk-tools.
+    """
     entries: List[IndexEntry] = []
     fields: Dict[str, object] = {}
+    problem = ""
+    first_line = 1
     lines = text.split("\n")
+    lines.append("")  # the last block may lack its blank line
     for lineno, line in enumerate(lines, 1):
         if not line:
-            if fields:
-                entries.append(_entry(fields, origin, lineno))
-                fields = {}
+            if fields or problem:
+                try:
+                    if problem:
+                        raise _Unusable(problem)
+                    entries.append(_entry(fields))
+                except _Unusable as why:
+                    package = f"{fields.get('name') or '?'}-{fields.get('version') or '?'}"
+                    log.warning(f"{origin}: skipping APKINDEX entry {package} (line {first_line}): {why}")
+            fields, problem, first_line = {}, "", lineno + 1
             continue
         if len(line) < 2 or line[1] != ":":
-            raise OciBuildError(
-                f"{origin}: APKINDEX line {lineno} is not 'X:value': {line[:80]!r}: the index is malformed"
-            )
+            problem = problem or f"line {lineno} is not 'X:value': {line[:80]!r}"
+            continue
         letter, value = line[0], line[2:]
         if letter in _TEXT_FIELDS:
             fields[_TEXT_FIELDS[letter]] = value
@@ -103,13 +126,9 @@ def parse_apkindex(text: str, origin: str) -> List[IndexEntry]:
             try:
                 fields[_INT_FIELDS[letter]] = int(value)
             except ValueError:
-                raise OciBuildError(
-                    f"{origin}: APKINDEX line {lineno}: {letter}: must be an integer, got {value!r}: the index is malformed"
-                ) from None
+                problem = problem or f"line {lineno}: {letter}: must be an integer, got {value[:40]!r}"
         elif letter in _LIST_FIELDS:
             fields[_LIST_FIELDS[letter]] = tuple(value.split())
-    if fields:
-        entries.append(_entry(fields, origin, len(lines)))
     return entries
 
 

@@ -1,129 +1,140 @@
-"""Alpine package versions and dependency constraints, ordered exactly as apk-tools 2.14 (src/version.c).
+"""Alpine package versions and dependency constraints, exactly as apk-tools 2.14 (src/version.c).
 
-A version is `digits{.digits}[letter]{_suffix[digits]}[-rN]`, e.g. `1.2.4_git20230717-r4`, `2023d-r0`.
-Suffixes `_alpha _beta _pre _rc` sort before the plain version and `_cvs _svn _git _hg _p` after it.
-A numeric part with a leading zero (after the first) is compared as a string, as in apk-tools.
+A line-by-line port of apk-tools 2.14.0's tokenizer and comparison, because Alpine's indexes are
+made and read by it: the grammar is `{digit}{.digit}...{letter}{digit}...{_suffix{digit}}...{-rN}`
+(e.g. `1.2.4_git20230717-r4`, `2023d-r0`, and `0.99f7-r2`: 2.14 lets digits follow a letter).
+Suffixes `_alpha _beta _pre _rc` sort before the plain version and `_cvs _svn _git _hg _p` after.
+An invalid version is not an error: apk compares it token by token up to where it stops parsing,
+which for words is a plain character comparison (`abc` < `def`), and so does this module.
 """
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 from ocibuild.errors import OciBuildError
 
-# Token kinds, in the order apk-tools uses them: the order matters for the final comparison.
-_INITIAL_DIGIT, _DIGIT, _LETTER, _SUFFIX, _SUFFIX_NO, _REVISION_NO, _END, _INVALID = range(8)
+# apk-tools' token types; their numeric order matters to next_token() and the final comparison.
+_INVALID, _DIGIT_OR_ZERO, _DIGIT, _LETTER, _SUFFIX, _SUFFIX_NO, _REVISION_NO, _END = (-1, 0, 1, 2, 3, 4, 5, 6)
 
-_SUFFIXES = {"alpha": 1, "beta": 2, "pre": 3, "rc": 4, "cvs": 6, "svn": 7, "git": 8, "hg": 9, "p": 10}
-_SUFFIX_NONE = 5
-
-_Token = Tuple[int, str, int]  # (kind, text, suffix value)
-
-
-def _span(s: str, pos: int, chars: str) -> int:
-    while pos < len(s) and s[pos] in chars:
-        pos += 1
-    return pos
+_PRE_SUFFIXES = ("alpha", "beta", "pre", "rc")
+_POST_SUFFIXES = ("cvs", "svn", "git", "hg", "p")
+_DIGITS = frozenset("0123456789")
+_LOWER = frozenset("abcdefghijklmnopqrstuvwxyz")  # C's islower() in the C locale
 
 
-_DIGITS = "0123456789"
-_LOWER = "abcdefghijklmnopqrstuvwxyz"
-
-
-def _tokens(v: str) -> Iterator[_Token]:
-    """The tokens of `v`, ending with an _END or _INVALID token."""
-    end = _span(v, 0, _DIGITS)
-    if end == 0:
-        yield (_INVALID, "", 0)
-        return
-    kind, pos = _INITIAL_DIGIT, end
-    yield (kind, v[:end], 0)
-    while True:
-        if pos == len(v):
-            yield (_END, "", 0)
-            return
-        c = v[pos]
-        if c in _LOWER:
-            if kind > _DIGIT:
-                break
-            kind, text, pos = _LETTER, c, pos + 1
-        elif c == "." or c in _DIGITS:
-            if c == ".":
-                if kind > _DIGIT:
-                    break
-                pos += 1
-            end = _span(v, pos, _DIGITS)
-            if end == pos:  # apk-tools tolerates "1." but nothing real uses it
-                break
-            if kind == _SUFFIX:
-                kind = _SUFFIX_NO
-            elif kind in (_INITIAL_DIGIT, _DIGIT):
-                kind = _DIGIT
-            else:
-                break
-            text, pos = v[pos:end], end
+def _next_token(kind: int, s: str, pos: int) -> Tuple[int, int]:
+    """apk's next_token(): the type of the token at `pos`, skipping its separator."""
+    n = _INVALID
+    if pos >= len(s) or s[pos] == "\0":
+        n = _END
+    elif kind in (_DIGIT, _DIGIT_OR_ZERO) and s[pos] in _LOWER:
+        n = _LETTER
+    elif kind == _LETTER and s[pos] in _DIGITS:
+        n = _DIGIT
+    elif kind == _SUFFIX and s[pos] in _DIGITS:
+        n = _SUFFIX_NO
+    else:
+        c = s[pos]
+        if c == ".":
+            n = _DIGIT_OR_ZERO
         elif c == "_":
-            if kind > _SUFFIX_NO:
-                break
-            end = _span(v, pos + 1, _LOWER)
-            text = v[pos + 1 : end]
-            if text not in _SUFFIXES:
-                break
-            kind, pos = _SUFFIX, end
+            n = _SUFFIX
         elif c == "-":
-            if kind >= _REVISION_NO or not v.startswith("-r", pos):
+            if len(s) - pos > 1 and s[pos + 1] == "r":
+                n = _REVISION_NO
+                pos += 1
+        pos += 1
+    if n < kind and not (
+        (n == _DIGIT_OR_ZERO and kind == _DIGIT)
+        or (n == _SUFFIX and kind == _SUFFIX_NO)
+        or (n == _DIGIT and kind == _LETTER)
+    ):
+        n = _INVALID
+    return n, pos
+
+
+def _get_token(kind: int, s: str, pos: int) -> Tuple[int, int, int]:
+    """apk's get_token(): (value, type of the next token, position after this one)."""
+    size = len(s)
+    if pos >= size:
+        return 0, _END, pos
+    i, value, next_kind = 0, 0, _INVALID
+    if kind == _DIGIT_OR_ZERO and s[pos] == "0":
+        # Leading zeros: the extra zeros count negatively, the rest is read as a number next.
+        while pos + i + 1 < size and s[pos + i + 1] == "0":
+            i += 1
+        next_kind, value = _DIGIT, -i
+    elif kind in (_DIGIT_OR_ZERO, _DIGIT, _SUFFIX_NO, _REVISION_NO):
+        while pos + i < size and s[pos + i] in _DIGITS:
+            i += 1
+        if i >= 18:
+            return -1, _INVALID, pos
+        value = int(s[pos : pos + i]) if i else 0
+    elif kind == _LETTER:
+        value, i = ord(s[pos]), 1
+    elif kind == _SUFFIX:
+        for n, suffix in enumerate(_PRE_SUFFIXES):
+            if s.startswith(suffix, pos):
+                value, i = n - len(_PRE_SUFFIXES), len(suffix)
                 break
-            end = _span(v, pos + 2, _DIGITS)
-            if end == pos + 2:
-                break
-            kind, text, pos = _REVISION_NO, v[pos + 2 : end], end
         else:
-            break
-        yield (kind, text, _SUFFIXES.get(text, 0) if kind == _SUFFIX else 0)
-    yield (_INVALID, "", 0)
+            for n, suffix in enumerate(_POST_SUFFIXES):
+                if s.startswith(suffix, pos):
+                    value, i = n, len(suffix)
+                    break
+            else:
+                return -1, _INVALID, pos
+    else:
+        return -1, _INVALID, pos
+    pos += i
+    if pos == size:
+        return value, _END, pos
+    if next_kind != _INVALID:
+        return value, next_kind, pos
+    kind, pos = _next_token(kind, s, pos)
+    return value, kind, pos
 
 
-def _cmp(x, y) -> int:
-    return (x > y) - (x < y)
-
-
-def _token_cmp(kind: int, a: str, b: str, sa: int, sb: int) -> int:
-    if kind == _DIGIT and (a[0] == "0" or b[0] == "0"):
-        return _cmp(a.encode(), b.encode())  # Gentoo rule: leading zeros compare as strings
-    if kind in (_INITIAL_DIGIT, _DIGIT, _SUFFIX_NO, _REVISION_NO):
-        return _cmp(int(a), int(b))
-    if kind == _LETTER:
-        return _cmp(a, b)
-    return _cmp(sa, sb)  # _SUFFIX
+# apk's result bits: a comparison gives one of them, a dependency accepts a mask of them.
+EQUAL, LESS, GREATER, FUZZY = 1, 2, 4, 8
+_CHECKSUM = LESS | GREATER
 
 
 def _compare(a: str, b: str, fuzzy: bool) -> int:
-    ta, tb = _tokens(a), _tokens(b)
-    while True:
-        ka, va, sa = next(ta)
-        kb, vb, sb = next(tb)
-        if ka != kb or ka >= _END:
-            break
-        r = _token_cmp(ka, va, vb, sa, sb)
-        if r:
-            return r
-    if ka == kb:
-        return 0
-    if fuzzy and kb == _END:
-        return 0  # `a` starts with all of `b`'s components
-    # Equal so far: the longer version is greater, unless it continues with a pre-release suffix.
-    if ka == _SUFFIX and sa < _SUFFIX_NONE:
-        return -1
-    if kb == _SUFFIX and sb < _SUFFIX_NONE:
-        return 1
-    return -1 if ka > kb else 1
+    """apk_version_compare_blob_fuzzy(): EQUAL, LESS or GREATER."""
+    at = bt = _DIGIT
+    av = bv = 0
+    pa = pb = 0
+    while at == bt and at != _END and at != _INVALID and av == bv:
+        av, at, pa = _get_token(at, a, pa)
+        bv, bt, pb = _get_token(bt, b, pb)
+    if av < bv:
+        return LESS
+    if av > bv:
+        return GREATER
+    if at == bt or fuzzy:
+        return EQUAL
+    # Equal so far: the longer version is greater, unless it goes on with a pre-release suffix.
+    if at == _SUFFIX and _get_token(at, a, pa)[0] < 0:
+        return LESS
+    if bt == _SUFFIX and _get_token(bt, b, pb)[0] < 0:
+        return GREATER
+    if at > bt:
+        return LESS
+    if bt > at:
+        return GREATER
+    return EQUAL
+
+
+_SIGN = {EQUAL: 0, LESS: -1, GREATER: 1}
 
 
 def compare_versions(a: str, b: str) -> int:
-    """-1, 0 or 1 as apk-tools orders versions `a` and `b`."""
-    return _compare(a, b, fuzzy=False)
+    """-1, 0 or 1 as apk-tools 2.14 orders versions `a` and `b` (valid or not)."""
+    return _SIGN[_compare(a, b, False)]
 
 
 def version_sort_key(v: str):
@@ -131,31 +142,38 @@ def version_sort_key(v: str):
     return functools.cmp_to_key(compare_versions)(v)
 
 
+@functools.lru_cache(maxsize=65536)
 def is_valid_version(v: str) -> bool:
-    kind = _INITIAL_DIGIT
-    for kind, _, _ in _tokens(v):
-        pass
+    """apk_version_validate(): what `apk version -c` accepts."""
+    kind, pos = _DIGIT, 0
+    while kind != _END and kind != _INVALID:
+        _, kind, pos = _get_token(kind, v, pos)
     return kind == _END
 
 
-# Operators as sets of characters, as apk-tools reads them ("=>" is ">=").
-_OPERATORS = {
-    frozenset("="): "=",
-    frozenset("<"): "<",
-    frozenset("<="): "<=",
-    frozenset(">"): ">",
-    frozenset(">="): ">=",
-    frozenset("~"): "~",
-    frozenset("~="): "~",
-    frozenset("<>"): "><",
+# apk reads an operator as any run of `<>=~`, each character adding to the mask; these are the
+# masks it means something by, each with the spelling apk writes.
+_OP_MASKS = {
+    LESS: "<",
+    LESS | EQUAL: "<=",
+    EQUAL: "=",
+    GREATER | EQUAL: ">=",
+    GREATER: ">",
+    FUZZY | EQUAL: "~",
+    LESS | EQUAL | FUZZY: "<~",
+    GREATER | EQUAL | FUZZY: ">~",
+    _CHECKSUM: "><",
 }
+_MASK_OF_OP = {op: mask for mask, op in _OP_MASKS.items()}
+_OP_BITS = {"<": LESS, ">": GREATER, "=": EQUAL, "~": FUZZY | EQUAL}
 
 
 @dataclass(frozen=True)
 class Dependency:
     """`[!]name[@tag][op version]` from D:/p:/i: fields, .PKGINFO or a spec's package list.
 
-    `op` is one of "=", "<", "<=", ">", ">=", "~" (version prefix match) or "><" (checksum match).
+    `op` is one of "=", "<", "<=", ">", ">=", "~" (version prefix match), "<~", ">~" (less or
+    greater, or a prefix match) or "><" (checksum match), as apk-tools 2.14 writes them.
     """
 
     name: str
@@ -170,10 +188,8 @@ class Dependency:
             return True
         if self.op == "><":
             return version == self.version
-        if self.op == "~":
-            return _compare(version, self.version, fuzzy=True) == 0
-        c = compare_versions(version, self.version)
-        return {"=": c == 0, "<": c < 0, "<=": c <= 0, ">": c > 0, ">=": c >= 0}[self.op]
+        mask = _MASK_OF_OP[self.op]
+        return bool(_compare(version, self.version, bool(mask & FUZZY)) & mask)
 
     def __str__(self) -> str:
         tag = f"@{self.tag}" if self.tag else ""
@@ -191,7 +207,9 @@ def parse_dependency(text: str, origin: str = "") -> Dependency:
     while i < len(body) and body[i] not in "<>=~":
         i += 1
     name_part, rest = body[:i], body[i:]
-    j = _span(rest, 0, "<>=~")
+    j = 0
+    while j < len(rest) and rest[j] in "<>=~":
+        j += 1
     op_text, version = rest[:j], rest[j:]
     name, _, tag = name_part.partition("@")
     if not name or " " in raw:
@@ -202,10 +220,13 @@ def parse_dependency(text: str, origin: str = "") -> Dependency:
         raise OciBuildError(f"{where}invalid dependency {text!r}: empty repository tag after '@'")
     if not op_text:
         return Dependency(name, None, None, conflict, tag or None)
-    op = _OPERATORS.get(frozenset(op_text)) if len(op_text) <= 2 else None
+    mask = 0
+    for c in op_text:
+        mask |= _OP_BITS[c]
+    op = _OP_MASKS.get(mask)
     if op is None:
         raise OciBuildError(
-            f"{where}invalid dependency {text!r}: unknown operator {op_text!r} (use = < <= > >= ~)"
+            f"{where}invalid dependency {text!r}: unknown operator {op_text!r} (use = < <= > >= ~ <~ >~)"
         )
     if not version or (op != "><" and not is_valid_version(version)):
         raise OciBuildError(f"{where}invalid dependency {text!r}: {version!r} is not a valid apk version")
