@@ -84,3 +84,38 @@ def test_invalid_specs(text: str, fragment: str) -> None:
     with pytest.raises(OciBuildError, match="^x.yaml: ") as e:
         load_spec(text, "x.yaml")
     assert fragment in str(e.value)
+
+
+def test_packages_twice_is_an_error_naming_key_and_line() -> None:
+    text = GOOD.replace("archs:", "  packages: [busybox]\narchs:")  # a second `packages:` under contents
+    assert text.count("packages:") == 2
+    with pytest.raises(OciBuildError) as e:
+        load_spec(text, "images/static/apko.yaml")
+    assert str(e.value) == (
+        "images/static/apko.yaml: line 8: duplicate key 'packages': each key may appear once; remove one"
+    )
+
+
+def test_top_level_key_twice_is_an_error() -> None:
+    with pytest.raises(OciBuildError, match=r"^x.yaml: line 9: duplicate key 'archs'"):
+        load_spec(GOOD + "archs: [x86_64]\n", "x.yaml")
+
+
+def test_merge_key_override_is_allowed() -> None:
+    text = GOOD.replace(
+        '  packages: [alpine-baselayout-data, ca-certificates-bundle, "tzdata>=2023c"]\n',
+        "  <<: {packages: [busybox]}\n  packages: [musl]\n",
+    )
+    assert load_spec(text, "x.yaml").packages == ("musl",)  # a key may override one merged in by `<<`
+
+
+def test_apk_lock_refuses_packages_twice_and_writes_nothing(tmp_path, capsys) -> None:
+    from ocibuild.__main__ import main
+
+    spec = tmp_path / "apko.yaml"
+    spec.write_text(GOOD.replace("archs:", "  packages: [busybox]\narchs:"))
+    assert main(["apk-lock", "--spec", str(spec), "--output", str(tmp_path / "apko.lock.json")]) == 1
+    assert capsys.readouterr().err == (
+        f"error: {spec}: line 8: duplicate key 'packages': each key may appear once; remove one\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["apko.yaml"]

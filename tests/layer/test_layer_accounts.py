@@ -83,3 +83,19 @@ def test_malformed_accounts_are_refused(text, message):
         load_accounts(text, "images/accounts.json")
     assert str(e.value).startswith("images/accounts.json")
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "text, key, line",
+    [
+        ('{"users": [{"username": "a", "uid": 1}],\n "users": [{"username": "b", "uid": 2}]}', "users", 2),
+        ('{"users": [\n  {"username": "a", "uid": 1,\n   "uid": 0}]}', "uid", 3),
+    ],
+    ids=["users-twice", "uid-twice"],
+)
+def test_duplicate_key_is_refused_naming_key_and_line(text, key, line):
+    with pytest.raises(OciBuildError) as e:
+        load_accounts(text, "images/accounts.json")
+    assert str(e.value) == (
+        f"images/accounts.json: line {line}: duplicate key {key!r}: each key may appear once; remove one"
+    )

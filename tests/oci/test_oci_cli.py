@@ -169,3 +169,53 @@ def test_request_fields_reach_the_image(tmp_path: Path) -> None:
         "apk_layer //images:packages",
         "oci_layer //app:files",
     ]
+
+
+def test_duplicate_key_in_request_is_one_line_naming_key_and_line(tmp_path: Path) -> None:
+    path = _request(tmp_path)
+    text = path.read_text()
+    path.write_text(text[:-1] + ',\n"tag": "other"}')
+    result = _run(tmp_path, "--request=request.json", "--output-dir=out")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "error: request.json: line 2: duplicate key 'tag': each key may appear once; remove one\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_duplicate_key_in_layer_descriptor_is_refused(tmp_path: Path) -> None:
+    path = _request(tmp_path)
+    descriptor = tmp_path / "layers/0/x86_64/out/layer.json"
+    descriptor.write_text(descriptor.read_text().rstrip()[:-1] + ',\n  "size": 1\n}\n')
+    with pytest.raises(OciBuildError) as e:
+        load_request(path)
+    assert str(e.value).startswith(f"{descriptor}: line ") and "duplicate key 'size'" in str(e.value)
+
+
+def test_duplicate_key_in_a_base_layout_is_refused(tmp_path: Path) -> None:
+    import hashlib
+
+    from ocibuild.oci.layout import load_layout
+
+    _request(tmp_path)
+    assert _run(tmp_path, "--request=request.json", "--output-dir=out").returncode == 0
+    layout = tmp_path / "out/layout"
+    assert load_layout(layout).path == layout
+    index_file = layout / "index.json"
+    index_text = index_file.read_text()
+
+    index_file.write_text(index_text.rstrip()[:-1] + ',\n"schemaVersion": 2}')
+    with pytest.raises(OciBuildError, match=rf"^{index_file}: line 2: duplicate key 'schemaVersion'"):
+        load_layout(layout)
+
+    # A manifest blob with a duplicate key (and the right digest) is refused as well.
+    (entry,) = json.loads(index_text)["manifests"]
+    old = layout / "blobs/sha256" / entry["digest"].split(":")[1]
+    manifest = old.read_bytes().rstrip()[:-1] + b',\n"schemaVersion":2}'
+    digest = hashlib.sha256(manifest).hexdigest()
+    (layout / "blobs/sha256" / digest).write_bytes(manifest)
+    index = json.loads(index_text)
+    index["manifests"][0].update(digest="sha256:" + digest, size=len(manifest))
+    index_file.write_text(json.dumps(index))
+    with pytest.raises(OciBuildError, match=r"manifest blob\): line 2: duplicate key 'schemaVersion'"):
+        load_layout(layout)

@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Tuple
 
 import yaml
 from ocibuild.errors import OciBuildError
+from ocibuild.strictload import load_yaml
 
 # Docker/OCI architecture names that users often write, mapped to Alpine's names (as apko does).
 _ARCH_ALIASES = {"amd64": "x86_64", "arm64": "aarch64", "386": "x86", "arm/v7": "armv7", "arm/v6": "armhf"}
@@ -68,15 +69,23 @@ def _normalise_arch(arch: str, origin: str) -> str:
     return name
 
 
-def load_spec(text: str, origin: str) -> ImageContentsSpec:
-    """Parse and validate a spec; `origin` (the file name) goes into every error message."""
+def _raise_if_malformed(text: str, origin: str) -> None:
     try:
-        doc = yaml.safe_load(text)
+        yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise OciBuildError(f"{origin}: malformed YAML at {where}{problem}") from None
+
+
+def load_spec(text: str, origin: str) -> ImageContentsSpec:
+    """Parse and validate a spec; `origin` (the file name) goes into every error message."""
+    try:
+        doc = load_yaml(text, origin)  # a duplicate key (`packages:` twice) is an error, not "the last wins"
+    except OciBuildError:
+        _raise_if_malformed(text, origin)  # a syntax error: report it with its line and column
+        raise
     if not isinstance(doc, dict):
         raise OciBuildError(f"{origin}: expected a mapping with keys {', '.join(_TOP_KEYS)} at the top level")
     _check_keys(doc, _TOP_KEYS, "", origin)

@@ -11,11 +11,11 @@ user's explicit wish); a different name already holding the same uid/gid is an e
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ocibuild.errors import OciBuildError
+from ocibuild.strictload import load_json
 
 GECOS = "Account created by ocibuild"
 MAX_ID = 2**32 - 2  # (uid_t)-1 is "no user"
@@ -139,11 +139,7 @@ def _no_duplicates(pairs: List[Tuple[str, int]], what: str, origin: str) -> None
 
 
 def load_accounts(text: str, origin: str) -> Accounts:
-    try:
-        data = json.loads(text)
-    except ValueError as e:
-        raise OciBuildError(f"{origin}: not valid JSON ({e})") from None
-    return parse_accounts(data, origin)
+    return parse_accounts(load_json(text, origin), origin)  # a duplicate key is an error naming it
 
 
 def _merge(existing: Optional[bytes], entries: List[Tuple[str, int, str]], path: str, what: str) -> bytes:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from ocibuild.oci.descriptors import (
     Descriptor,
     check_digest,
 )
+from ocibuild.strictload import load_json
 
 
 @dataclass(frozen=True)
@@ -124,9 +124,10 @@ def load_layer_input(
 ) -> LayerInput:
     """A layer from the `layer.json` written by the layer builders, checked against its blob."""
     try:
-        meta = json.loads(descriptor_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
+        text = descriptor_file.read_text(encoding="utf-8")
+    except (OSError, ValueError) as e:  # ValueError: not UTF-8
         raise OciBuildError(f"{descriptor_file}: cannot read the layer descriptor ({e})") from None
+    meta = load_json(text, str(descriptor_file))  # a duplicate key is an error naming it and its line
     if not isinstance(meta, dict):
         raise OciBuildError(f"{descriptor_file}: a layer descriptor must be a JSON object")
     size = meta.get("size")

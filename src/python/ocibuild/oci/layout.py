@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from ocibuild.oci.descriptors import (
 )
 from ocibuild.oci.layers import LayerFacts, verify_layer
 from ocibuild.oci.platforms import Platform, same_platform
+from ocibuild.strictload import load_json
 
 OCI_LAYOUT_FILE = "oci-layout"
 OCI_LAYOUT_CONTENT = {"imageLayoutVersion": "1.0.0"}
@@ -67,13 +67,23 @@ def blob_path(layout: Path, digest: str) -> Path:
     return layout / "blobs" / algorithm / hex_digest
 
 
+def _json_text(data: bytes, origin: str, what: str) -> Any:
+    """Parse JSON bytes strictly: a duplicate key is an error naming it and its line."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise OciBuildError(f"{origin}: {what} is not UTF-8 JSON ({e})") from None
+    return load_json(text, origin)
+
+
 def _read_json(path: Path, what: str) -> Any:
     try:
-        return json.loads(path.read_bytes())
+        data = path.read_bytes()
     except FileNotFoundError:
         raise OciBuildError(f"{path}: missing {what}; is this an OCI image layout?") from None
-    except (OSError, ValueError) as e:
-        raise OciBuildError(f"{path}: cannot read {what} ({e})") from None
+    except OSError as e:
+        raise OciBuildError(f"{path}: cannot read {what} ({e.strerror or e})") from None
+    return _json_text(data, str(path), what)
 
 
 def _read_json_blob(layout: Path, descriptor: Descriptor, what: str) -> Dict[str, Any]:
@@ -90,10 +100,7 @@ def _read_json_blob(layout: Path, descriptor: Descriptor, what: str) -> Dict[str
             f"{path}: {what} blob does not match its digest (expected {descriptor.digest}, {descriptor.size} bytes; "
             f"found {found}, {len(data)} bytes): the layout is corrupt, rebuild it"
         )
-    try:
-        value = json.loads(data)
-    except ValueError as e:
-        raise OciBuildError(f"{path}: {what} blob is not JSON ({e})") from None
+    value = _json_text(data, f"{path} ({what} blob)", what)
     if not isinstance(value, dict):
         raise OciBuildError(f"{path}: {what} blob must be a JSON object")
     return value

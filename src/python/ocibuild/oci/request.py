@@ -5,7 +5,6 @@ Relative paths in it are relative to the request file's folder.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -13,6 +12,7 @@ from ocibuild.errors import OciBuildError
 from ocibuild.oci.config import ConfigOptions
 from ocibuild.oci.image import ImageRequest
 from ocibuild.oci.layers import load_layer_input
+from ocibuild.strictload import load_json
 
 _REQUEST_KEYS = {
     "base",
@@ -107,9 +107,10 @@ def load_request(path: Path) -> ImageRequest:
     """Parse and check the request, verifying every layer blob against its descriptor."""
     path = Path(path)
     try:
-        request = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, ValueError) as e:  # ValueError: not UTF-8
         raise OciBuildError(f"{path}: cannot read the request ({e})") from None
+    request = load_json(text, str(path))  # a duplicate key is an error naming it and its line
     if not isinstance(request, dict):
         raise OciBuildError(f"{path}: the request must be a JSON object")
     where = str(path)

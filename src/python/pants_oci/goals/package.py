@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Dict, Tuple
 
+from ocibuild.strictload import load_json
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, OutputPathField, PackageFieldSet
 from pants.engine.addresses import UnparsedAddressInputs
 from pants.engine.fs import (
@@ -184,7 +185,11 @@ async def build_oci_image(field_set: OciImageFieldSet, tool: OciBuildTool) -> Bu
     metadata_contents = await Get(
         DigestContents, DigestSubset(result.output_digest, PathGlobs([f"{IMAGE_OUTPUT_DIR}/image.json"]))
     )
-    metadata = json.loads(metadata_contents[0].content) if metadata_contents else {}
+    metadata = (
+        load_json(metadata_contents[0].content.decode("utf-8"), metadata_contents[0].path)
+        if metadata_contents
+        else {}
+    )
     summary = tuple(
         (key, ", ".join(value) if isinstance(value, list) else str(value))
         for key, value in ((k, metadata.get(k)) for k in ("digest", "size", "uncompressed_size", "platforms"))
