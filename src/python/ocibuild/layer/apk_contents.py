@@ -1,5 +1,8 @@
 """The files of an APK's data member as layer entries, with the checks that concern one package.
 
+- entries apk-tools skips are skipped too (src/database.c apk_db_install_archive_entry): any path
+  starting with '.' (`.dummy`, the placeholder of packages without files, like alpine-base's), and
+  non-directories named `.keep_*` (empty-directory markers);
 - device nodes, fifos and unknown entry types are refused (a layer of packages has no use for them);
 - setuid/setgid regular files are refused unless explicitly allowed;
 - extended attributes are refused (they would be silently lost: the layer format we write has none);
@@ -62,6 +65,8 @@ def read_data_member(data_member: bytes, package: str, *, allow_setuid: bool = F
     file_checksums: Dict[str, Optional[str]] = {}
     for m in iter_tar(raw, f"{who}: data member"):
         path = m.name
+        if _skipped_by_apk(path, m.typeflag):
+            continue
         check_relative_path(path, who)
         where = f"{who}: {path}"
         if any(k.startswith(_XATTR_PREFIX) for k in m.pax):
@@ -100,6 +105,15 @@ def read_data_member(data_member: bytes, package: str, *, allow_setuid: bool = F
         else:
             raise OciBuildError(f"{where} has unsupported tar entry type {m.typeflag!r}")
     return out
+
+
+def _skipped_by_apk(path: str, typeflag: bytes) -> bool:
+    """apk installs no entry whose path starts with '.' (in the data part: it takes them for control
+    files) and no non-directory whose name starts with `.keep_` (longer than that)."""
+    if path.startswith("."):
+        return True
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    return typeflag != b"5" and len(name) > 6 and name.startswith(".keep_")
 
 
 def _checked(recorded: Optional[str], content: bytes, where: str) -> Optional[str]:

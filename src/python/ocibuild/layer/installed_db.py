@@ -9,6 +9,13 @@ Per package, a block ended by an empty line:
     F:<dir>  [M:uid:gid:mode-octal when not 0:0:755]
       R:<name> [a:uid:gid:mode-octal when not 0:0:644] [Z:Q1<base64 sha1>]   per file it owns
 Packages are written sorted by name, as apk-tools does since it sorts the installed database.
+
+One quirk of apk-tools 2.14 (Alpine 3.19's apk), reproduced so that the file is byte for byte what
+apk writes: `r:` and `q:` go to a line buffer that is only written out with the package's first
+`F:` line. A package without directories (a meta-package such as alpine-base, which replaces
+alpine-baselayout) leaves them in the buffer, so they come out in the *next* block, before that
+package's own `r:`/`q:` and first `F:`; after the last package they are lost. A later apk reading
+the file sees what it would have seen had it installed the packages itself.
 Syft and Trivy read this file to list the image's packages and their files.
 """
 
@@ -55,9 +62,10 @@ def _acl(field: str, uid: int, gid: int, mode: int) -> str:
     return f"{field}:{uid}:{gid}:{mode:o}\n"
 
 
-def render_package(pkg: InstalledPackage, owns: Callable[[str], bool]) -> str:
-    """One package's block. `owns(path)` says whether the package still owns a non-directory path
-    (a path replaced by another package is listed under that package only)."""
+def render_package(pkg: InstalledPackage, owns: Callable[[str], bool], carried: str = "") -> Tuple[str, str]:
+    """One package's block and the lines it leaves to the next block (see the module docstring).
+    `owns(path)` says whether the package still owns a non-directory path (a path replaced by
+    another package is listed under that package only); `carried`: the previous block's leftover."""
     lines: List[str] = [
         f"C:{pkg.checksum}\n",
         f"P:{pkg.name}\n",
@@ -77,12 +85,16 @@ def render_package(pkg: InstalledPackage, owns: Callable[[str], bool]) -> str:
         ("k", pkg.provider_priority or ""),
     ]
     lines += [f"{key}:{value}\n" for key, value in optional if value != ""]
-    lists = [("D", pkg.depends), ("p", pkg.provides), ("i", pkg.install_if), ("r", pkg.replaces)]
+    lists = [("D", pkg.depends), ("p", pkg.provides), ("i", pkg.install_if)]
     lines += [f"{key}:{' '.join(values)}\n" for key, values in lists if values]
+    buffered = carried  # apk-tools' line buffer: written with the first F: line
+    if pkg.replaces:
+        buffered += f"r:{' '.join(pkg.replaces)}\n"
     if pkg.replaces_priority:
-        lines.append(f"q:{pkg.replaces_priority}\n")
+        buffered += f"q:{pkg.replaces_priority}\n"
     for directory, dir_acl, files in _group_by_directory(pkg.files):
-        lines.append(f"F:{directory}\n")
+        lines.append(f"{buffered}F:{directory}\n")
+        buffered = ""
         if dir_acl is not None and dir_acl != _DEFAULT_DIR_ACL:
             lines.append(_acl("M", *dir_acl))
         for pf in files:
@@ -95,7 +107,7 @@ def render_package(pkg: InstalledPackage, owns: Callable[[str], bool]) -> str:
             if pf.checksum:
                 lines.append(f"Z:{pf.checksum}\n")
     lines.append("\n")
-    return "".join(lines)
+    return "".join(lines), buffered
 
 
 def _group_by_directory(
@@ -122,7 +134,10 @@ def _owned_by(owner_of: Callable[[str], Optional[str]], name: str) -> Callable[[
 
 def render_installed(packages: Sequence[InstalledPackage], owner_of: Callable[[str], Optional[str]]) -> bytes:
     """The whole file; `owner_of(path)` is the package owning a path in the final layer."""
-    blocks = [
-        render_package(pkg, _owned_by(owner_of, pkg.name)) for pkg in sorted(packages, key=lambda p: p.name)
-    ]
+    blocks = []
+    carried = ""
+    for pkg in sorted(packages, key=lambda p: p.name):
+        block, carried = render_package(pkg, _owned_by(owner_of, pkg.name), carried)
+        blocks.append(block)
+    # what the last block leaves in apk-tools' buffer is never written
     return "".join(blocks).encode("utf-8", "surrogateescape")

@@ -11,7 +11,10 @@ Rules (each violation is a one-line OciBuildError naming the package and the pat
 - two packages may ship the same path if the entries are identical (same type, content or link
   target, mode, owner); otherwise one must declare that it replaces the other (`replaces`).
   The replacing package's entry wins, whichever was installed first (apk's rule);
-- directories shared by packages take the metadata of the last package shipping them (apk's rule).
+- a directory shipped by several packages gets apk's merge of their metadata (src/database.c
+  apk_db_dir_apply_diri_permissions): the lowest owner (uid, then gid) wins, and the modes of the
+  entries with that owner are and-ed (0700 from one package and 0755 from another give 0700),
+  whatever the order.
 """
 
 from __future__ import annotations
@@ -62,6 +65,15 @@ def _through_symlink(who: str, path: str, link_path: str, link: TarEntry) -> Oci
     )
 
 
+def _merged_directory(existing: TarEntry, entry: TarEntry) -> TarEntry:
+    """apk's metadata of a directory two packages ship: lowest (uid, gid), modes of that owner and-ed."""
+    if (entry.uid, entry.gid) < (existing.uid, existing.gid):
+        return entry
+    if (entry.uid, entry.gid) == (existing.uid, existing.gid):
+        return TarEntry(entry.path, DIR, existing.mode & entry.mode, entry.uid, entry.gid)
+    return existing
+
+
 class RootFs:
     def __init__(self) -> None:
         self.entries: Dict[str, TarEntry] = {}
@@ -98,7 +110,7 @@ class RootFs:
             return ADDED
         previous = self._owner.get(entry.path)
         if existing.kind == DIR and entry.kind == DIR:
-            self._store(entry, package)
+            self._store(_merged_directory(existing, entry), package)
             return ADDED
         if existing.kind == SYMLINK and entry.kind == DIR:
             raise _through_symlink(who, entry.path, entry.path, existing)
