@@ -16,6 +16,7 @@ from ocibuild.apk.lockfile import load_lockfile
 from ocibuild.errors import OciBuildError
 from ocibuild.layer.accounts import load_accounts
 from ocibuild.layer.apk_layer import ApkLayerOptions, build_apk_layer
+from ocibuild.layer.atomic import staged_outputs
 
 
 def _read_text(path: str, what: str) -> str:
@@ -73,7 +74,9 @@ def main(argv: List[str]) -> int:
         allow_setuid=args.allow_setuid,
         skip_scripts_of=tuple(args.skip_scripts_of),
     )
-    descriptor = build_apk_layer(lock, args.packages_dir, options, args.output_layer, args.output_descriptor)
+    # Both outputs or neither: a failed descriptor write must not leave the layer behind.
+    with staged_outputs([args.output_layer, args.output_descriptor]) as (layer_path, descriptor_path):
+        descriptor = build_apk_layer(lock, args.packages_dir, options, layer_path, descriptor_path)
     print(
         f"{args.output_layer}: {descriptor.blob.digest} ({descriptor.blob.size} bytes, {len(descriptor.packages)} packages)"
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import List
 
+from ocibuild.layer.atomic import staged_outputs
 from ocibuild.layer.files_layer import FilesLayerOptions, build_files_layer, parse_mode, parse_owner
 
 
@@ -30,6 +31,8 @@ def main(argv: List[str]) -> int:
         mode=parse_mode(args.mode) if args.mode else None,
         mtime=args.source_date_epoch,
     )
-    blob = build_files_layer(args.files, options, args.output_layer, args.output_descriptor)
+    # Both outputs or neither: a failed descriptor write must not leave the layer behind.
+    with staged_outputs([args.output_layer, args.output_descriptor]) as (layer_path, descriptor_path):
+        blob = build_files_layer(args.files, options, layer_path, descriptor_path)
     print(f"{args.output_layer}: {blob.digest} ({blob.size} bytes, {len(args.files)} files)")
     return 0
