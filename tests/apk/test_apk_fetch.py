@@ -3,12 +3,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.server
+import socket
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+import urllib3
 from ocibuild.apk.fetch import Fetcher, Mirrors, file_url
 from ocibuild.errors import OciBuildError
 
@@ -89,6 +92,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
     hits: Counter = Counter()
     fail_first: dict = {}  # path -> number of 500 answers before serving it
     truncate: set = set()  # paths answered with a Content-Length longer than the body
+    slow: set = set()  # paths answered after a second (past the test's timeout)
 
     def log_message(self, *args) -> None:  # keep test output quiet
         pass
@@ -98,6 +102,8 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         if self.hits[self.path] <= self.fail_first.get(self.path, 0):
             self.send_error(500, "induced failure")
             return
+        if self.path in self.slow:
+            time.sleep(1)
         if self.path in self.truncate:
             self.send_response(200)
             self.send_header("Content-Length", "1000")
@@ -108,16 +114,22 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         super().do_GET()
 
 
+class _QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:  # a client that timed out closed the socket
+        pass
+
+
 @contextlib.contextmanager
 def _serve(root: Path) -> Iterator[str]:
     _Handler.hits = Counter()
     _Handler.fail_first = {}
     _Handler.truncate = set()
+    _Handler.slow = set()
 
     def handler(*args, **kwargs):
         return _Handler(*args, directory=str(root), **kwargs)
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = _QuietServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -166,3 +178,102 @@ def test_truncated_http_download_is_an_error(tmp_path: Path) -> None:
         with pytest.raises(OciBuildError, match=f"cannot fetch {UPSTREAM}a.apk"):
             fetcher.fetch(UPSTREAM + "a.apk")
         assert _Handler.hits["/a.apk"] == 2
+
+
+# ---- a dead mirror is given up once per run --------------------------------------------------------
+
+
+def _closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there: a connection is refused
+    return port
+
+
+@pytest.fixture
+def connect_attempts(monkeypatch) -> Counter:
+    """Count the TCP connections urllib3 really tries to make, by (host, port)."""
+    counts: Counter = Counter()
+    real = urllib3.util.connection.create_connection
+
+    def counting(address, *args, **kwargs):
+        counts[address] += 1
+        return real(address, *args, **kwargs)
+
+    monkeypatch.setattr(urllib3.util.connection, "create_connection", counting)
+    return counts
+
+
+FILES = [f"v3/pkg-{i}.apk" for i in range(6)]
+
+
+def _files(root: Path) -> None:
+    (root / "v3").mkdir(parents=True)
+    for name in FILES:
+        (root / name).write_bytes(name.encode())
+
+
+def test_refused_mirror_is_contacted_once_not_once_per_file(tmp_path: Path, connect_attempts) -> None:
+    _files(tmp_path)
+    dead = _closed_port()
+    with _serve(tmp_path) as base:
+        fetcher = Fetcher(
+            Mirrors({UPSTREAM: [f"http://127.0.0.1:{dead}/", base]}), timeout=5, retries=3, backoff=0.2
+        )
+        for name in FILES:
+            assert fetcher.fetch(UPSTREAM + name) == name.encode()
+        assert connect_attempts[("127.0.0.1", dead)] == 1  # not 3 (retries) per file, not once per file
+        assert _Handler.hits == Counter({f"/{name}": 1 for name in FILES})
+        # When the live mirror lacks a file too, the error still names the skipped one and why.
+        with pytest.raises(OciBuildError) as e:
+            fetcher.fetch(UPSTREAM + "v3/none.apk")
+    assert str(e.value) == (
+        f"cannot fetch {UPSTREAM}v3/none.apk: tried http://127.0.0.1:{dead}/v3/none.apk: skipped"
+        f" (http://127.0.0.1:{dead} connection refused earlier in this run); {base}v3/none.apk: HTTP 404"
+    )
+    assert connect_attempts[("127.0.0.1", dead)] == 1
+
+
+def test_a_refused_mirror_is_skipped_only_by_that_fetcher(tmp_path: Path, connect_attempts) -> None:
+    _files(tmp_path)
+    dead = _closed_port()
+    with _serve(tmp_path) as base:
+        mirrors = Mirrors({UPSTREAM: [f"http://127.0.0.1:{dead}/", base]})
+        for _ in range(2):  # two runs: each gives the dead mirror one chance
+            fetcher = Fetcher(mirrors, timeout=5, retries=3, backoff=0)
+            for name in FILES[:3]:
+                assert fetcher.fetch(UPSTREAM + name) == name.encode()
+    assert connect_attempts[("127.0.0.1", dead)] == 2
+
+
+def test_unresolvable_mirror_is_looked_up_once(tmp_path: Path, monkeypatch) -> None:
+    _files(tmp_path)
+    lookups: Counter = Counter()
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        lookups[host] += 1
+        if host == "mirror.invalid":  # what the resolver answers for a name that does not exist
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    with _serve(tmp_path) as base:
+        fetcher = Fetcher(Mirrors({UPSTREAM: ["http://mirror.invalid/", base]}), timeout=5, backoff=0.2)
+        for name in FILES:
+            assert fetcher.fetch(UPSTREAM + name) == name.encode()
+    assert lookups["mirror.invalid"] == 1
+
+
+def test_500_and_timeouts_are_still_retried_for_every_file(tmp_path: Path) -> None:
+    _files(tmp_path)
+    with _serve(tmp_path) as base:
+        _Handler.fail_first = {f"/{name}": 99 for name in FILES[:2]}
+        _Handler.slow = {f"/{name}" for name in FILES[2:4]}
+        fetcher = Fetcher(Mirrors({UPSTREAM: [base]}), timeout=0.3, retries=2, backoff=0)
+        for name in FILES[:4]:
+            with pytest.raises(OciBuildError, match="after 2 attempts"):
+                fetcher.fetch(UPSTREAM + name)
+        assert fetcher.fetch(UPSTREAM + FILES[4]) == FILES[4].encode()  # the host was not given up
+    assert [_Handler.hits[f"/{name}"] for name in FILES] == [2, 2, 2, 2, 1, 0]

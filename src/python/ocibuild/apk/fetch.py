@@ -2,12 +2,20 @@
 
 The lockfile always records upstream URLs; mirrors only change where the bytes come from, so a lock
 made against a local file:// mirror is the same lock as one made against the internet.
+
+A candidate URL is given up for the next one when it does not have the file (404, missing file),
+when its bytes are wrong (size, sha256), or when it keeps failing
+(5xx, timeouts, short reads: retried with backoff first). A host that refuses the connection or
+whose name does not resolve is given up at once and skipped for the rest of the Fetcher's life.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import socket
+import threading
 import time
 import urllib.parse
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
@@ -62,6 +70,39 @@ class _NotThere(Exception):
     """A failure that moves on to the next mirror at once (404, missing file, wrong bytes)."""
 
 
+class _Unreachable(Exception):
+    """The host refused the connection or its name did not resolve: skip it for the rest of the run."""
+
+
+# errno values of a connection that cannot be made at all (as opposed to one that is slow)
+_UNREACHABLE_ERRNOS = {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH}
+
+
+def _unreachable_reason(error: BaseException) -> Optional[str]:
+    """'connection refused' or 'name not resolved' if that is what lies under a requests/urllib3 error."""
+    seen = set()
+    todo: List[BaseException] = [error]
+    while todo:
+        e = todo.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(
+            e, (socket.gaierror, getattr(urllib3.exceptions, "NameResolutionError", socket.gaierror))
+        ):
+            return "name not resolved"
+        if isinstance(e, OSError) and e.errno in _UNREACHABLE_ERRNOS:
+            return os.strerror(e.errno).lower() if e.errno != errno.ECONNREFUSED else "connection refused"
+        todo.extend(x for x in (e.__cause__, e.__context__, getattr(e, "reason", None)) if x is not None)
+        todo.extend(a for a in e.args if isinstance(a, BaseException))
+    return None
+
+
+def _host_of(url: str) -> str:
+    parsed = urllib.parse.urlsplit(url)
+    return f"{parsed.scheme}://{parsed.netloc}"
+
+
 def _file_path(url: str) -> str:
     parsed = urllib.parse.urlsplit(url)
     if parsed.netloc not in ("", "localhost"):
@@ -78,16 +119,28 @@ class Fetcher:
         self.retries = max(1, retries)  # attempts per candidate URL for retryable failures
         self.backoff = backoff
         self._session: Optional[requests.Session] = None
+        self._unreachable: Dict[str, str] = {}  # "scheme://host:port" -> why it is skipped
+        self._lock = threading.Lock()
 
     def fetch(self, url: str, *, sha256: Optional[str] = None, size: Optional[int] = None) -> bytes:
         """The bytes of `url` from the first candidate that has them (and matches size/sha256 when given)."""
         failures: List[str] = []
         for candidate in self.mirrors.candidates(url):
+            host = _host_of(candidate)
+            with self._lock:
+                skipped = self._unreachable.get(host)
+            if skipped is not None:
+                failures.append(f"{candidate}: skipped ({host} {skipped} earlier in this run)")
+                continue
             try:
                 data = self._fetch_one(candidate)
                 _check(data, sha256, size)
                 return data
             except (_NotThere, _Retryable) as e:
+                failures.append(f"{candidate}: {e}")
+            except _Unreachable as e:
+                with self._lock:
+                    self._unreachable.setdefault(host, str(e))
                 failures.append(f"{candidate}: {e}")
         raise OciBuildError(f"cannot fetch {url}: tried {'; '.join(failures)}")
 
@@ -109,7 +162,7 @@ class Fetcher:
                     time.sleep(self.backoff * 2 ** (attempt - 1))
                 try:
                     return self._http_get(url)
-                except _Retryable as e:
+                except _Retryable as e:  # _Unreachable is not retried: the host is not there at all
                     last = e
             raise _Retryable(f"{last} (after {self.retries} attempts)")
         raise _NotThere(f"unsupported URL scheme {scheme!r}")
@@ -127,6 +180,9 @@ class Fetcher:
                 data = response.raw.read(decode_content=False)
                 expected = response.headers.get("Content-Length", "")
         except (requests.RequestException, urllib3.exceptions.HTTPError) as e:
+            reason = _unreachable_reason(e)
+            if reason is not None:
+                raise _Unreachable(reason) from None
             detail = (str(e).splitlines() or [""])[0][:200]
             raise _Retryable(f"{type(e).__name__} ({detail})" if detail else type(e).__name__) from None
         if expected.isdigit() and int(expected) != len(data):
