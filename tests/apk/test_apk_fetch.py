@@ -8,12 +8,15 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, List
 
 import pytest
 import urllib3
 from ocibuild.apk.fetch import Fetcher, Mirrors, file_url
+from ocibuild.apk.locker import lock
+from ocibuild.apk.spec import load_spec
 from ocibuild.errors import OciBuildError
+from testutil.paths import apk_mirror
 
 UPSTREAM = "https://dl-cdn.example.org/alpine/"
 
@@ -277,3 +280,105 @@ def test_500_and_timeouts_are_still_retried_for_every_file(tmp_path: Path) -> No
                 fetcher.fetch(UPSTREAM + name)
         assert fetcher.fetch(UPSTREAM + FILES[4]) == FILES[4].encode()  # the host was not given up
     assert [_Handler.hits[f"/{name}"] for name in FILES] == [2, 2, 2, 2, 1, 0]
+
+
+# ---- bytes that fail the caller's check move on to the next mirror ---------------------------------
+
+
+def test_validate_rejects_a_copy_and_the_next_mirror_is_used(tmp_path: Path) -> None:
+    fetcher = _two_mirrors(tmp_path)
+    (tmp_path / "m1" / "v3").mkdir()
+    (tmp_path / "m1" / "v3" / "a.apk").write_bytes(b"bad copy")
+    (tmp_path / "m2" / "v3" / "a.apk").write_bytes(b"good copy")
+    seen = []
+
+    def validate(data: bytes, source: str) -> str:
+        seen.append(source)
+        if data != b"good copy":
+            raise OciBuildError(f"{UPSTREAM}v3/a.apk: checksum mismatch; fix or refresh the mirror")
+        return "parsed"
+
+    assert fetcher.fetch_validated(UPSTREAM + "v3/a.apk", validate) == (b"good copy", "parsed")
+    assert fetcher.fetch(UPSTREAM + "v3/a.apk", validate=validate) == b"good copy"
+    m1, m2 = (file_url(str(tmp_path / m)) + "v3/a.apk" for m in ("m1", "m2"))
+    assert seen == [m1, m2, m1, m2]
+
+    (tmp_path / "m2" / "v3" / "a.apk").write_bytes(b"also bad")
+    with pytest.raises(OciBuildError) as e:
+        fetcher.fetch(UPSTREAM + "v3/a.apk", validate=validate)
+    assert str(e.value) == (
+        f"cannot fetch {UPSTREAM}v3/a.apk: tried {m1}: served bytes that fail verification: checksum mismatch;"
+        f" fix or refresh the mirror; {m2}: served bytes that fail verification: checksum mismatch;"
+        " fix or refresh the mirror"
+    )
+
+
+ALPINE = "https://dl-cdn.alpinelinux.org/alpine/"
+ALPINE_MAIN = "v3.19/main/x86_64"
+ALPINE_KEY = "alpine-devel@lists.alpinelinux.org-6165ee59.rsa.pub"
+TAMPERED = "alpine-release-3.19.1-r0.apk"
+
+
+def _alpine_mirror(root: Path, tamper: bool) -> None:
+    """A mirror of the real index and the two packages of `alpine-release`, one of them maybe tampered."""
+    source = apk_mirror() / "alpine" / ALPINE_MAIN
+    (root / ALPINE_MAIN).mkdir(parents=True)
+    for name in ["APKINDEX.tar.gz", TAMPERED, "alpine-keys-2.4-r1.apk"]:
+        data = bytearray((source / name).read_bytes())
+        if tamper and name == TAMPERED:
+            data[len(data) - 100] ^= 0x01  # same size, one bit flipped in the data member
+        (root / ALPINE_MAIN / name).write_bytes(bytes(data))
+
+
+def _lock_alpine_release(mirrors: List[str]):
+    spec_text = (
+        f"contents:\n  repositories: [{ALPINE}v3.19/main]\n  keyring: [{ALPINE_KEY}]\n"
+        "  packages: [alpine-release]\narchs: [x86_64]\n"
+    )
+    fetcher = Fetcher(Mirrors({ALPINE: mirrors}), timeout=5, backoff=0)
+    spec = load_spec(spec_text, "apko.yaml")
+    return lock(spec, spec_text.encode(), "apko.yaml", fetcher, str(apk_mirror() / "keys"))
+
+
+def test_lock_falls_through_a_tampered_package_to_the_next_mirror(tmp_path: Path) -> None:
+    _alpine_mirror(tmp_path / "bad", tamper=True)
+    _alpine_mirror(tmp_path / "good", tamper=False)
+    with _serve(tmp_path) as base:
+        locked = _lock_alpine_release([base + "bad/", base + "good/"])
+        assert _Handler.hits[f"/bad/{ALPINE_MAIN}/{TAMPERED}"] == 1
+        assert _Handler.hits[f"/good/{ALPINE_MAIN}/{TAMPERED}"] == 1
+        assert _Handler.hits[f"/good/{ALPINE_MAIN}/APKINDEX.tar.gz"] == 0  # the first mirror's index was fine
+    (package,) = [p for p in locked.packages if p.name == "alpine-release"]
+    real = (apk_mirror() / "alpine" / ALPINE_MAIN / TAMPERED).read_bytes()
+    assert (package.url, package.sha256, package.size) == (
+        f"{ALPINE}{ALPINE_MAIN}/{TAMPERED}",  # the lock records the upstream URL, not a mirror's
+        hashlib.sha256(real).hexdigest(),
+        len(real),
+    )
+
+
+def test_lock_fails_naming_every_mirror_that_served_bad_bytes(tmp_path: Path) -> None:
+    _alpine_mirror(tmp_path / "one", tamper=True)
+    _alpine_mirror(tmp_path / "two", tamper=True)
+    with _serve(tmp_path) as base:
+        with pytest.raises(OciBuildError) as e:
+            _lock_alpine_release([base + "one/", base + "two/"])
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert msg.startswith(f"cannot fetch {ALPINE}{ALPINE_MAIN}/{TAMPERED}: tried ")
+    for mirror in ("one", "two"):
+        assert f"{base}{mirror}/{ALPINE_MAIN}/{TAMPERED}: served bytes that fail verification: " in msg
+    assert msg.count("served bytes that fail verification") == 2 and msg.count("the file is corrupt") == 2
+
+
+def test_lock_falls_through_a_corrupt_index_to_the_next_mirror(tmp_path: Path) -> None:
+    _alpine_mirror(tmp_path / "bad", tamper=False)
+    _alpine_mirror(tmp_path / "good", tamper=False)
+    index = tmp_path / "bad" / ALPINE_MAIN / "APKINDEX.tar.gz"
+    data = bytearray(index.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    index.write_bytes(bytes(data))
+    with _serve(tmp_path) as base:
+        locked = _lock_alpine_release([base + "bad/", base + "good/"])
+        assert _Handler.hits[f"/good/{ALPINE_MAIN}/APKINDEX.tar.gz"] == 1
+    assert sorted(p.name for p in locked.packages) == ["alpine-keys", "alpine-release"]

@@ -4,7 +4,7 @@ The lockfile always records upstream URLs; mirrors only change where the bytes c
 made against a local file:// mirror is the same lock as one made against the internet.
 
 A candidate URL is given up for the next one when it does not have the file (404, missing file),
-when its bytes are wrong (size, sha256), or when it keeps failing
+when its bytes are wrong (size, sha256, or the caller's `validate` check), or when it keeps failing
 (5xx, timeouts, short reads: retried with backoff first). A host that refuses the connection or
 whose name does not resolve is given up at once and skipped for the rest of the Fetcher's life.
 """
@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 import urllib.parse
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
 import requests
 import urllib3  # pants: no-infer-dep (installed with requests, which wraps it)
@@ -103,6 +103,9 @@ def _host_of(url: str) -> str:
     return f"{parsed.scheme}://{parsed.netloc}"
 
 
+T = TypeVar("T")
+
+
 def _file_path(url: str) -> str:
     parsed = urllib.parse.urlsplit(url)
     if parsed.netloc not in ("", "localhost"):
@@ -122,8 +125,31 @@ class Fetcher:
         self._unreachable: Dict[str, str] = {}  # "scheme://host:port" -> why it is skipped
         self._lock = threading.Lock()
 
-    def fetch(self, url: str, *, sha256: Optional[str] = None, size: Optional[int] = None) -> bytes:
-        """The bytes of `url` from the first candidate that has them (and matches size/sha256 when given)."""
+    def fetch(
+        self,
+        url: str,
+        *,
+        sha256: Optional[str] = None,
+        size: Optional[int] = None,
+        validate: Optional[Callable[[bytes, str], object]] = None,
+    ) -> bytes:
+        """The bytes of `url` from the first candidate that has them and whose bytes pass the checks.
+
+        Checks: `size` and `sha256` when given, then `validate(data, source)` (source: the candidate
+        URL that served the bytes), which raises OciBuildError to reject them: the next candidate is
+        tried. When every candidate fails, the one-line error names each and what was wrong with it.
+        """
+        return self.fetch_validated(url, validate or _accept, sha256=sha256, size=size)[0]
+
+    def fetch_validated(
+        self,
+        url: str,
+        validate: Callable[[bytes, str], T],
+        *,
+        sha256: Optional[str] = None,
+        size: Optional[int] = None,
+    ) -> Tuple[bytes, T]:
+        """`fetch`, returning the bytes and what `validate` returned for them (e.g. the parsed file)."""
         failures: List[str] = []
         for candidate in self.mirrors.candidates(url):
             host = _host_of(candidate)
@@ -135,13 +161,20 @@ class Fetcher:
             try:
                 data = self._fetch_one(candidate)
                 _check(data, sha256, size)
-                return data
             except (_NotThere, _Retryable) as e:
                 failures.append(f"{candidate}: {e}")
+                continue
             except _Unreachable as e:
                 with self._lock:
                     self._unreachable.setdefault(host, str(e))
                 failures.append(f"{candidate}: {e}")
+                continue
+            try:
+                return data, validate(data, candidate)
+            except OciBuildError as e:
+                failures.append(
+                    f"{candidate}: served bytes that fail verification: {_strip_origin(e, url, candidate)}"
+                )
         raise OciBuildError(f"cannot fetch {url}: tried {'; '.join(failures)}")
 
     def _fetch_one(self, url: str) -> bytes:
@@ -188,6 +221,19 @@ class Fetcher:
         if expected.isdigit() and int(expected) != len(data):
             raise _Retryable(f"short read: {len(data)} of {expected} bytes")
         return data
+
+
+def _accept(data: bytes, source: str) -> None:
+    return None
+
+
+def _strip_origin(error: OciBuildError, *origins: str) -> str:
+    """The validator's message without a leading `<url>: ` the failure list already shows."""
+    message = str(error)
+    for origin in origins:
+        if message.startswith(origin + ": "):
+            return message[len(origin) + 2 :]
+    return message
 
 
 def _check(data: bytes, sha256: Optional[str], size: Optional[int]) -> None:

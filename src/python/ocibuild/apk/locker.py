@@ -75,15 +75,19 @@ def _repository(repo: str, arch: str) -> LockedRepository:
 def _lock_package(
     entry: IndexEntry, arch: str, url: str, index_url: str, fetcher: Fetcher, keyring: Keyring
 ) -> LockedPackage:
-    data = fetcher.fetch(url, size=entry.size)
-    archive, info = verify_package(
-        data,
-        origin=url,
-        keyring=keyring,
-        expected_checksum=entry.checksum,
-        expected_sha256=None,
-        expected_size=entry.size,
-        advice=f"the package does not match {index_url}; fix or refresh the mirror",
+    # Verified as part of the fetch: bytes that fail move on to the next mirror.
+    data, (archive, info) = fetcher.fetch_validated(
+        url,
+        lambda data, source: verify_package(
+            data,
+            origin=url,
+            keyring=keyring,
+            expected_checksum=entry.checksum,
+            expected_sha256=None,
+            expected_size=entry.size,
+            advice=f"the package does not match {index_url}; fix or refresh the mirror",
+        ),
+        size=entry.size,
     )
     if (info.pkgname, info.pkgver) != (entry.name, entry.version):
         raise OciBuildError(
@@ -119,7 +123,9 @@ def lock(
         for repo in spec.repositories:
             locked_repo = _repository(repo, arch)
             repositories.append(locked_repo)
-            index = load_index(fetcher.fetch(locked_repo.url), keyring, locked_repo.url)
+            _, index = fetcher.fetch_validated(
+                locked_repo.url, lambda data, source: load_index(data, keyring, locked_repo.url)
+            )
             indexes.append(index)
             for entry in index.entries:
                 repo_of.setdefault(id(entry), locked_repo)
