@@ -10,10 +10,18 @@ import re
 import tarfile
 
 import pytest
-from ocibuild.apk.checksums import q1_checksum, sha256_hex, verify_package
+from ocibuild.apk.checksums import member_checksum, q1_checksum, sha256_hex, verify_package
 from ocibuild.apk.signing import Keyring
 from ocibuild.errors import OciBuildError
-from testutil.apkbuild import OTHER_KEY, TEST_KEY, build_apk, keyring_pems, package_parts, reg_file
+from testutil.apkbuild import (
+    OTHER_KEY,
+    TEST_KEY,
+    build_apk,
+    keyring_pems,
+    package_parts,
+    reg_file,
+    split_members,
+)
 from testutil.paths import apk_mirror
 
 X86 = apk_mirror() / "alpine/v3.19/main/x86_64"
@@ -244,3 +252,76 @@ def test_malformed_pkginfo_in_a_signed_package(test_keys):
             expected_sha256=None,
             expected_size=None,
         )
+
+
+# ---- a lock without the whole file's sha256/size (apko's): the pinned members are checked ----------
+
+
+def _members(data: bytes):
+    """(member, start, end, apko checksum) of a package, as apko pins them in its lock."""
+    sig, control, payload = split_members(data)
+    bounds = [("signature", 0, len(sig), "sha1"), ("control", len(sig), len(sig) + len(control), "sha1")]
+    bounds.append(("data", len(sig) + len(control), len(data), "sha256"))
+    return tuple((what, s, e, member_checksum(data[s:e], alg)) for what, s, e, alg in bounds)
+
+
+def _verify_pinned(data: bytes, members, keyring, q1):
+    return verify_package(
+        data,
+        origin="tzdata-2023d-r0.apk",
+        keyring=keyring,
+        expected_checksum=q1,
+        expected_sha256=None,
+        expected_size=None,
+        expected_members=members,
+    )
+
+
+def test_member_checksums_are_apkos():
+    data, _ = _real()
+    sig, control, payload = split_members(data)
+    members = _members(data)
+    assert members[1][3] == "sha1-" + base64.b64encode(hashlib.sha1(control).digest()).decode()
+    assert members[2][3] == "sha256-" + base64.b64encode(hashlib.sha256(payload).digest()).decode()
+
+
+def test_every_real_package_verifies_by_its_members_alone(alpine_keys):
+    for filename, checksum, _ in _index_entries(X86):
+        data = (X86 / filename).read_bytes()
+        archive, info = _verify_pinned(data, _members(data), alpine_keys, checksum)
+        assert archive.data_range == _members(data)[2][1:3]
+
+
+def test_a_re_gzipped_signature_member_is_caught_only_by_the_pins(alpine_keys):
+    """The same signature, compressed anew: the signature still verifies, Q1 and datahash still match;
+    without sha256/size only the pinned signature member tells the package changed."""
+    data, q1 = _real()
+    sig, control, payload = split_members(data)
+    resigned = gzip.compress(gzip.decompress(sig), compresslevel=1, mtime=0) + control + payload
+    assert resigned != data
+    _verify_pinned(resigned, (), alpine_keys, q1)  # nothing else notices
+    with pytest.raises(
+        OciBuildError, match=r"^tzdata-2023d-r0\.apk: (size is|signature member|the signature member)"
+    ) as e:
+        _verify_pinned(resigned, _members(data), alpine_keys, q1)
+    assert "generate-lockfiles" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_pinned_members_catch_changed_bytes_and_moved_members(alpine_keys):
+    data, q1 = _real()
+    members = _members(data)
+    with pytest.raises(OciBuildError, match=r"size is \d+ bytes but its pinned members end at byte \d+"):
+        _verify_pinned(data + b"\0", members, alpine_keys, q1)
+    flipped = bytearray(data)
+    flipped[members[2][1] + 20] ^= 1  # inside the data member
+    with pytest.raises(
+        OciBuildError, match=r"data member \(bytes \d+-\d+\) has checksum sha256-.*, expected sha256-"
+    ):
+        _verify_pinned(bytes(flipped), members, alpine_keys, q1)
+    # the checksums are right for these byte ranges, but the ranges are not the package's members
+    moved = list(members)
+    split = members[2][1] + 10
+    moved[1] = ("control", members[1][1], split, member_checksum(data[members[1][1] : split], "sha1"))
+    moved[2] = ("data", split, len(data), member_checksum(data[split:], "sha256"))
+    with pytest.raises(OciBuildError, match=r"the control member is bytes \d+-\d+, but the lock pins bytes"):
+        _verify_pinned(data, tuple(moved), alpine_keys, q1)

@@ -70,7 +70,9 @@ def test_lock_real_mirror_static_set(tmp_path: Path) -> None:
     lock_ = load_lockfile(text, "apko.lock.json")
     spec_bytes = (tmp_path / "apko.yaml").read_bytes()
     assert lock_.spec_name == "images/static/apko.yaml"
-    assert lock_.spec_checksum == "sha256-" + hashlib.sha256(spec_bytes).hexdigest()
+    # apko's encoding: base64, not hex
+    assert lock_.spec_checksum == "sha256-" + base64.b64encode(hashlib.sha256(spec_bytes).digest()).decode()
+    assert lock_.matches_spec(spec_bytes) and not lock_.matches_spec(spec_bytes + b"\n")
 
     expected = expected_install_order(MIRROR_DIR / "APKINDEX.tar.gz", STATIC)
     packages = lock_.packages_for("x86_64")
@@ -93,7 +95,11 @@ def test_lock_real_mirror_static_set(tmp_path: Path) -> None:
         assert p.signature.checksum == "sha1-" + base64.b64encode(hashlib.sha1(sig).digest()).decode()
         assert p.data.checksum == "sha256-" + base64.b64encode(hashlib.sha256(payload).digest()).decode()
         assert p.dependencies == tuple(raw_index[p.name].get("D", []))
+        assert p.provides == tuple(raw_index[p.name].get("p", []))  # the index's p: field
     assert dict((p.name, p.replaces) for p in packages)["alpine-baselayout-data"] == ("alpine-baselayout",)
+    provides = {p.name: p.provides for p in packages}
+    assert provides["ca-certificates-bundle"] == ("ca-certificates-cacert=20230506-r0",)
+    assert provides["tzdata"] == ()
 
     (key,) = lock_.keys
     assert key.url == KEY_URL

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 from ocibuild.apk.archive import ApkArchive, read_apk
 from ocibuild.apk.pkginfo import PkgInfo, parse_pkginfo
@@ -23,6 +23,33 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def member_checksum(raw_member: bytes, algorithm: str) -> str:
+    """apko's checksum of a package member: "<algorithm>-<base64 digest>" of its raw (gzip) bytes."""
+    return f"{algorithm}-{base64.b64encode(hashlib.new(algorithm, raw_member).digest()).decode('ascii')}"
+
+
+def _verify_members(
+    data: bytes, origin: str, expected: Sequence[Tuple[str, int, int, str]], advice: str
+) -> None:
+    """The pinned members (apko's signature/control/data range and checksum) are exactly these bytes."""
+    end = max(e for _, _, e, _ in expected)
+    if len(data) != end:
+        raise OciBuildError(
+            f"{origin}: size is {len(data)} bytes but its pinned members end at byte {end}: the download is "
+            f"incomplete or the package changed; {advice}"
+        )
+    for what, start, stop, checksum in expected:
+        algorithm = checksum.split("-", 1)[0]
+        if algorithm not in ("sha1", "sha256"):
+            raise OciBuildError(f"{origin}: {what} checksum {checksum}: unsupported algorithm; {advice}")
+        actual = member_checksum(data[start:stop], algorithm)
+        if actual != checksum:
+            raise OciBuildError(
+                f"{origin}: {what} member (bytes {start}-{stop - 1}) has checksum {actual}, expected {checksum}: "
+                f"the package changed; {advice}"
+            )
+
+
 def verify_package(
     data: bytes,
     *,
@@ -31,10 +58,15 @@ def verify_package(
     expected_checksum: str,
     expected_sha256: Optional[str],
     expected_size: Optional[int],
+    expected_members: Sequence[Tuple[str, int, int, str]] = (),
     advice: str = RELOCK_ADVICE,
 ) -> Tuple[ApkArchive, PkgInfo]:
-    """Check a package's size, sha256, signature, Q1 checksum and datahash; return its parts.
+    """Check a package's size, sha256, members, signature, Q1 checksum and datahash; return its parts.
 
+    `expected_members` are (name, start, end, checksum) of the signature, control and data members
+    as apko pins them ("sha1-"/"sha256-" + base64 of the raw member): they must be exactly where the
+    package's gzip members are, with these checksums. With them, a lock without the whole file's
+    sha256 and size (one written by apko) still pins every byte of the package.
     `advice` ends the message of a mismatch against the expectation (lockfile or index entry).
     """
     if expected_size is not None and len(data) != expected_size:
@@ -48,7 +80,23 @@ def verify_package(
             raise OciBuildError(
                 f"{origin}: sha256 is {actual}, expected {expected_sha256}: the package changed; {advice}"
             )
+    if expected_members:
+        _verify_members(data, origin, expected_members, advice)
     archive = read_apk(data, origin)
+    if expected_members:
+        found = {
+            "signature": archive.signature_range,
+            "control": archive.control_range,
+            "data": archive.data_range,
+        }
+        for what, start, stop, _ in expected_members:
+            member_range = found.get(what)
+            if member_range != (start, stop):
+                at = "missing" if member_range is None else f"bytes {member_range[0]}-{member_range[1] - 1}"
+                raise OciBuildError(
+                    f"{origin}: the {what} member is {at}, but the lock pins bytes {start}-{stop - 1}: "
+                    f"the package changed; {advice}"
+                )
     keyring.verify(archive)
     checksum = q1_checksum(archive.control_member)
     if checksum != expected_checksum:

@@ -3,20 +3,25 @@ and verify every chosen package to pin its exact bytes."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import posixpath
 import urllib.parse
 from typing import Dict, List, Optional, Tuple
 
-from ocibuild.apk.checksums import sha256_hex, verify_package
+from ocibuild.apk.checksums import member_checksum, sha256_hex, verify_package
 from ocibuild.apk.fetch import Fetcher
 from ocibuild.apk.index import ApkIndex, IndexEntry, load_index
-from ocibuild.apk.lockfile import LockedKey, LockedPackage, LockedRepository, LockedSection, Lockfile
+from ocibuild.apk.lockfile import (
+    LockedKey,
+    LockedPackage,
+    LockedRepository,
+    LockedSection,
+    Lockfile,
+    spec_lock_checksum,
+)
 from ocibuild.apk.resolve import resolve
 from ocibuild.apk.signing import Keyring
-from ocibuild.apk.spec import ImageContentsSpec, spec_checksum
+from ocibuild.apk.spec import ImageContentsSpec
 from ocibuild.apk.version import compare_versions
 from ocibuild.errors import OciBuildError
 
@@ -32,8 +37,7 @@ def _section(
     if byte_range is None:
         raise OciBuildError(f"{origin}: the package has no {what} member; it is not a valid .apk")
     start, end = byte_range
-    digest = hashlib.new(algorithm, raw[start:end]).digest()
-    return LockedSection(start, end, f"{algorithm}-{base64.b64encode(digest).decode('ascii')}")
+    return LockedSection(start, end, member_checksum(raw[start:end], algorithm))
 
 
 def _load_keys(spec: ImageContentsSpec, fetcher: Fetcher, base_dir: str) -> Tuple[LockedKey, ...]:
@@ -41,7 +45,7 @@ def _load_keys(spec: ImageContentsSpec, fetcher: Fetcher, base_dir: str) -> Tupl
     for ref in spec.keyring:
         if _is_url(ref):
             pem = fetcher.fetch(ref)
-            name = posixpath.basename(urllib.parse.urlsplit(ref).path)
+            name = urllib.parse.unquote(posixpath.basename(urllib.parse.urlsplit(ref).path))
         else:
             path = os.path.join(base_dir, ref)
             try:
@@ -62,7 +66,7 @@ def _load_keys(spec: ImageContentsSpec, fetcher: Fetcher, base_dir: str) -> Tupl
             )
         keys[name] = LockedKey(name=name, url=ref, pem=pem)
     result = tuple(keys.values())
-    Keyring.from_pems({k.name: k.pem for k in result})  # fail now on a key that cannot be loaded
+    Keyring.from_pems({k.signing_name: k.pem for k in result if k.pem})  # fail now on a key that cannot load
     return result
 
 
@@ -106,6 +110,7 @@ def _lock_package(
         size=len(data),
         replaces=tuple(info.replaces),
         dependencies=tuple(info.depends),
+        provides=tuple(entry.provides),
     )
 
 
@@ -114,7 +119,7 @@ def lock(
 ) -> Lockfile:
     """Everything a build needs, pinned: keys (with their PEM), per-arch indexes and packages in install order."""
     keys = _load_keys(spec, fetcher, base_dir)
-    keyring = Keyring.from_pems({k.name: k.pem for k in keys})
+    keyring = Keyring.from_pems({k.signing_name: k.pem for k in keys if k.pem is not None})
     repositories: List[LockedRepository] = []
     packages: List[LockedPackage] = []
     for arch in spec.archs:
@@ -135,7 +140,7 @@ def lock(
             packages.append(_lock_package(entry, arch, url, index_url, fetcher, keyring))
     return Lockfile(
         spec_name=spec_name,
-        spec_checksum=spec_checksum(spec_bytes),
+        spec_checksum=spec_lock_checksum(spec_bytes),
         keys=keys,
         repositories=tuple(repositories),
         packages=tuple(packages),
@@ -160,7 +165,7 @@ def describe_changes(old: Optional[Lockfile], new: Lockfile) -> List[str]:
             if a.version != b.version:
                 verb = "upgraded" if compare_versions(b.version, a.version) > 0 else "downgraded"
                 lines.append(f"{verb} {name} ({arch}): {a.version} -> {b.version}")
-            elif a.sha256 != b.sha256:
+            elif (a.sha256, a.checksum, a.data) != (b.sha256, b.checksum, b.data):
                 lines.append(f"rebuilt {name} {b.version} ({arch}): new package bytes")
             elif a.url != b.url:
                 lines.append(f"moved {name} {b.version} ({arch}): {a.url} -> {b.url}")

@@ -15,7 +15,7 @@ from typing import List, Optional, Sequence
 from ocibuild.apk.fetch import Fetcher, Mirrors
 from ocibuild.apk.locker import describe_changes, lock
 from ocibuild.apk.lockfile import Lockfile, dump_lockfile, load_lockfile
-from ocibuild.apk.spec import load_spec, spec_checksum
+from ocibuild.apk.spec import load_spec
 from ocibuild.errors import OciBuildError
 from ocibuild.layer.atomic import write_bytes_atomically
 
@@ -73,7 +73,11 @@ def main(argv: Sequence[str]) -> int:
             print(f"{args.output} is missing: run `./pants generate-lockfiles` to create it")
             return 1
         locked = load_lockfile(_read(args.output, "lockfile").decode("utf-8", "replace"), args.output)
-        if locked.spec_checksum != spec_checksum(spec_bytes):
+        fresh = locked.matches_spec(spec_bytes)
+        if fresh is None:
+            print(f"{args.output} records no spec checksum: run `./pants generate-lockfiles` to rewrite it")
+            return 1
+        if not fresh:
             print(
                 f"{args.output} is stale: {args.spec} changed since it was locked; run `./pants generate-lockfiles`"
             )

@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlparse
 
 from ocibuild.apk.archive import ApkArchive
 from ocibuild.apk.checksums import verify_package
-from ocibuild.apk.lockfile import LockedPackage, Lockfile
+from ocibuild.apk.lockfile import LockedPackage, Lockfile, select_packages
 from ocibuild.apk.pkginfo import PkgInfo
 from ocibuild.apk.signing import Keyring
 from ocibuild.apk.version import parse_dependency
@@ -99,65 +99,16 @@ def package_file_name(pkg: LockedPackage) -> str:
     return name
 
 
-def select_packages(
-    locked: Sequence[LockedPackage],
-    wanted: Sequence[str],
-    arch: str,
-    provides_of: Callable[[LockedPackage], Sequence[str]],
-) -> List[LockedPackage]:
-    """The wanted packages and, transitively, their dependencies, in the lock's order.
-
-    The lock was resolved as a whole, so each dependency (a package's own `D:` entries, kept in the
-    lock) is satisfied by a package already in the lock: one of that name, else one providing it
-    (`provides_of` reads the package's .PKGINFO; only asked when a name does not match).
-    """
-    if not wanted:
-        return list(locked)
-    by_name = {p.name: p for p in locked}
-    queue: List[LockedPackage] = []
-    for name in wanted:
-        if name not in by_name:
-            raise OciBuildError(
-                f"package {name} is not in the lock for {arch}; add it to the spec and re-run `./pants generate-lockfiles`"
-            )
-        queue.append(by_name[name])
-    chosen: Dict[str, LockedPackage] = {}
-    while queue:
-        pkg = queue.pop(0)
-        if pkg.name in chosen:
-            continue
-        chosen[pkg.name] = pkg
-        for text in pkg.dependencies:
-            dep = parse_dependency(text)
-            if dep.conflict:
-                continue
-            provider = _provider(dep, locked, provides_of)
-            if provider is None:
-                raise OciBuildError(
-                    f"package {pkg.name} depends on {text}, which no package of the lock for {arch} provides;"
-                    " the lock is inconsistent, re-run `./pants generate-lockfiles`"
-                )
-            queue.append(provider)
-    return [p for p in locked if p.name in chosen]
+def _lock_replaces(files: "_PackageFiles") -> Callable[[LockedPackage], Sequence[str]]:
+    """A package's `replaces`: the lock's, else (a lock written by apko) its verified .PKGINFO's."""
+    return lambda p: p.replaces if p.replaces is not None else files.get(p).info.replaces
 
 
-def _provider(dep, locked: Sequence[LockedPackage], provides_of) -> Optional[LockedPackage]:
-    for p in locked:
-        if p.name == dep.name and (dep.op is None or dep.matches_version(p.version)):
-            return p
-    for p in locked:
-        for text in provides_of(p):
-            provided = parse_dependency(text)
-            if provided.name != dep.name:
-                continue
-            if dep.op is None or (provided.version is not None and dep.matches_version(provided.version)):
-                return p
-    return None
-
-
-def _replaces_fn(packages: Sequence[LockedPackage]) -> Callable[[str, str], bool]:
+def _replaces_fn(
+    packages: Sequence[LockedPackage], replaces_of: Callable[[LockedPackage], Sequence[str]]
+) -> Callable[[str, str], bool]:
     by_name = {p.name: p for p in packages}
-    parsed = {p.name: [parse_dependency(r) for r in p.replaces] for p in packages}
+    parsed = {p.name: [parse_dependency(r) for r in replaces_of(p)] for p in packages}
 
     def replaces(a: str, b: str) -> bool:
         other = by_name[b]
@@ -208,6 +159,7 @@ class _PackageFiles:
             expected_checksum=pkg.checksum,
             expected_sha256=pkg.sha256,
             expected_size=pkg.size,
+            expected_members=pkg.members,
         )
         if (info.pkgname, info.pkgver) != (pkg.name, pkg.version):
             raise OciBuildError(
@@ -226,8 +178,8 @@ def assemble_root(lock: Lockfile, packages_dir: str, options: ApkLayerOptions) -
             f"the lock has no packages for {options.arch}; add the arch to the spec and re-lock"
         )
     files = _PackageFiles(packages_dir, lock.keyring(), options.arch)
-    selected = select_packages(locked, options.packages, options.arch, lambda p: files.get(p).info.provides)
-    replaces = _replaces_fn(selected)
+    selected = select_packages(locked, options.packages, options.arch)
+    replaces = _replaces_fn(selected, _lock_replaces(files))
     skip = set(options.skip_scripts_of)
     unknown_skips = sorted(skip - {p.name for p in selected})
     if unknown_skips:

@@ -6,6 +6,7 @@ Plugs into the core goal through its union types, as Pants' own JS and Python ba
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from dataclasses import dataclass
 from typing import Iterable
@@ -13,6 +14,7 @@ from typing import Iterable
 from ocibuild.apk.lockfile import Lockfile, load_lockfile
 from ocibuild.apk.spec import load_spec
 from ocibuild.apk.version import compare_versions
+from ocibuild.errors import OciBuildError
 from pants.core.goals.generate_lockfiles import (
     GenerateLockfile,
     GenerateLockfileResult,
@@ -30,6 +32,8 @@ from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 from pants_oci.subsystems.apk import ApkSubsystem, lockfile_for_spec
 from pants_oci.util_rules.ocibuild_process import OciBuildProcess
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,16 @@ def _spec_inputs(spec_path: str, spec_text: str) -> list[str]:
     ]
 
 
+def _old_lock(text: str, path: str) -> Lockfile | None:
+    """The lock being replaced, for the diff; one we cannot read (e.g. of an older format) is
+    replaced like a missing one, since rewriting it is what its error message asks for."""
+    try:
+        return load_lockfile(text, path)
+    except OciBuildError as e:
+        logger.warning(f"replacing an unreadable lockfile: {e}")
+        return None
+
+
 @rule(desc="Generate an APK lockfile", level=LogLevel.DEBUG)
 async def generate_apk_lockfile(request: GenerateApkLockfile, apk: ApkSubsystem) -> GenerateLockfileResult:
     spec_contents = await Get(DigestContents, PathGlobs([request.spec_path]))
@@ -134,7 +148,7 @@ async def generate_apk_lockfile(request: GenerateApkLockfile, apk: ApkSubsystem)
     )
     new_contents = await Get(DigestContents, Digest, result.output_digest)
     old_contents = await Get(DigestContents, PathGlobs([request.lockfile_dest]))
-    old = load_lockfile(old_contents[0].content.decode(), request.lockfile_dest) if old_contents else None
+    old = _old_lock(old_contents[0].content.decode(), request.lockfile_dest) if old_contents else None
     new = load_lockfile(new_contents[0].content.decode(), request.lockfile_dest)
     diff = LockfileDiff.create(
         path=request.lockfile_dest,

@@ -6,8 +6,8 @@ import os
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
-from ocibuild.apk.lockfile import Lockfile, load_lockfile
-from ocibuild.apk.spec import spec_checksum
+from ocibuild.apk.lockfile import Lockfile, dump_lockfile, load_lockfile, select_packages
+from ocibuild.errors import OciBuildError
 from pants.core.goals.package import (
     BuiltPackage,
     EnvironmentAwarePackageRequest,
@@ -107,7 +107,7 @@ class OciLayerFieldSet(PackageFieldSet):
 def _check_lock_is_fresh(lock: Lockfile, lock_path: str, spec: Optional[bytes], apk: ApkSubsystem) -> None:
     if spec is None:
         return  # the spec lives elsewhere (e.g. a lock vendored from another repo): trust the lock
-    if spec_checksum(spec) != lock.spec_checksum:
+    if lock.matches_spec(spec) is False:  # None: no checksum recorded (an old apko lock): trust it
         resolves = [name for name, path in apk.resolves.items() if path == lock.spec_name]
         how = f"--resolve={resolves[0]}" if resolves else "(add the spec to [apk].resolves)"
         raise ValueError(
@@ -116,12 +116,59 @@ def _check_lock_is_fresh(lock: Lockfile, lock_path: str, spec: Optional[bytes], 
         )
 
 
+@dataclass(frozen=True)
+class ApkLayerInputsRequest:
+    lock: Lockfile
+    lock_path: str
+    arch: str
+    packages: Tuple[str, ...]  # the layer's `packages`: empty means the whole lock
+    owner: str  # the target's address, for messages
+
+
+@dataclass(frozen=True)
+class ApkLayerInputs:
+    """What one architecture's `apk-layer` process reads: at `lock_path`, a lock of just the layer's
+    packages (the closure of `packages`) and the keys; their .apk files under `apks/<arch>/`.
+
+    Nothing else of the lock goes in, so the process's cache key changes only when one of the
+    layer's own packages does, not when any other package of the lock (or the spec) changes."""
+
+    digest: Digest
+    packages: Tuple[str, ...]  # names of the closure, in install order
+
+
+@rule(desc="Select and download the packages of an APK layer")
+async def apk_layer_inputs(request: ApkLayerInputsRequest) -> ApkLayerInputs:
+    try:
+        # the same function the layer builder uses, so the inputs are exactly what it installs
+        closure = select_packages(request.lock.packages_for(request.arch), request.packages, request.arch)
+    except OciBuildError as e:
+        raise ValueError(f"{request.owner}: {request.lock_path}: {e}") from None
+    downloads = tuple(
+        ApkDownload(p.url, p.sha256, p.size) for p in closure if p.sha256 is not None and p.size is not None
+    )
+    unpinned = [p for p in closure if p.sha256 is None or p.size is None]
+    if unpinned:
+        raise ValueError(
+            f"{request.owner}: {request.lock_path}: package {unpinned[0].name} ({request.arch}) has no "
+            "sha256/size, which Pants needs to download it (a lock written by apko?): re-lock with "
+            "`pants generate-lockfiles`."
+        )
+    subset = dump_lockfile(request.lock.subset(request.arch, closure)).encode("ascii")
+    lock_digest, apks = await MultiGet(
+        Get(Digest, CreateDigest([FileContent(request.lock_path, subset)])),
+        Get(Digest, ApkDownloadsRequest(downloads, prefix=f"apks/{request.arch}")),
+    )
+    digest = await Get(Digest, MergeDigests([lock_digest, apks]))
+    return ApkLayerInputs(digest, tuple(p.name for p in closure))
+
+
 @rule(desc="Build APK layers")
 async def build_apk_layers(field_set: ApkLayerFieldSet, apk: ApkSubsystem, tool: OciBuildTool) -> BuiltLayers:
     sources = await Get(HydratedSources, HydrateSourcesRequest(field_set.lockfile))
     (lock_file,) = await Get(DigestContents, Digest, sources.snapshot.digest)
     lock = load_lockfile(lock_file.content.decode(), lock_file.path)
-    spec_contents = await Get(DigestContents, PathGlobs([lock.spec_name]))
+    spec_contents = await Get(DigestContents, PathGlobs([lock.spec_name])) if lock.spec_name else ()
     _check_lock_is_fresh(lock, lock_file.path, spec_contents[0].content if spec_contents else None, apk)
 
     locked_archs = sorted({p.architecture for p in lock.packages})
@@ -148,18 +195,17 @@ async def build_apk_layers(field_set: ApkLayerFieldSet, apk: ApkSubsystem, tool:
         common_args.append(f"--source-date-epoch={tool.source_date_epoch}")
     extra_digest = await Get(Digest, CreateDigest(extra_files))
 
-    downloads = await MultiGet(
+    layer_inputs = await MultiGet(
         Get(
-            Digest,
-            ApkDownloadsRequest(
-                tuple(ApkDownload(p.url, p.sha256, p.size) for p in lock.packages_for(arch)),
-                prefix=f"apks/{arch}",
+            ApkLayerInputs,
+            ApkLayerInputsRequest(
+                lock, lock_file.path, arch, tuple(field_set.packages.value or ()), str(field_set.address)
             ),
         )
         for arch in archs
     )
     input_digests = await MultiGet(
-        Get(Digest, MergeDigests([sources.snapshot.digest, extra_digest, d])) for d in downloads
+        Get(Digest, MergeDigests([extra_digest, inputs.digest])) for inputs in layer_inputs
     )
     results = await MultiGet(
         Get(
