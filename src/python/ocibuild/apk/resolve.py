@@ -14,9 +14,9 @@ that constraint known up front, until the choice is stable or no candidate is le
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
 
-from ocibuild.apk.index import ApkIndex, IndexEntry
+from ocibuild.apk.index import ApkIndex, IndexEntry, gc_paused
 from ocibuild.apk.version import Dependency, compare_versions, parse_dependency
 from ocibuild.errors import OciBuildError
 
@@ -25,8 +25,7 @@ WORLD = "the spec"  # who requested the top-level names, in messages
 _MAX_RESTARTS = 100
 
 
-@dataclass(frozen=True)
-class _Provider:
+class _Provider(NamedTuple):  # a tuple: the universe makes one per name and provide of every entry
     entry: IndexEntry
     version: Optional[str]  # version the name is provided at; None for an unversioned provide
     is_real: bool  # the entry's own name
@@ -36,11 +35,6 @@ class _Provider:
 class _Constraint:
     dep: Dependency
     source: str  # "the spec" or "name-version"
-
-
-def _split_provide(text: str) -> Tuple[str, Optional[str]]:
-    name, sep, version = text.partition("=")
-    return name, (version if sep and version else None)
 
 
 def _label(entry: IndexEntry) -> str:
@@ -76,20 +70,29 @@ class _Universe:
         self.arch = arch
         self.providers: Dict[str, List[_Provider]] = {}
         self.by_name: Dict[str, List[IndexEntry]] = {}
+        self.with_install_if: List[str] = []  # names with an install_if entry, sorted
         seen: Set[Tuple[str, str]] = set()
+        providers, by_name = self.providers, self.by_name  # the hot loop: one pass over every entry
         for index in indexes:
             for entry in index.entries:
-                if entry.architecture not in (arch, "noarch"):
+                name, version, entry_arch = entry.name, entry.version, entry.architecture
+                if entry_arch != arch and entry_arch != "noarch":
                     continue
-                if (entry.name, entry.version) in seen:
+                key = (name, version)
+                if key in seen:
                     continue  # the first repository listing a build wins, as in apk-tools
-                seen.add((entry.name, entry.version))
-                self.by_name.setdefault(entry.name, []).append(entry)
-                self.providers.setdefault(entry.name, []).append(_Provider(entry, entry.version, True))
+                seen.add(key)
+                by_name.setdefault(name, []).append(entry)
+                if entry.install_if:
+                    self.with_install_if.append(name)
+                providers.setdefault(name, []).append(_Provider(entry, version, True))
                 for text in entry.provides:
-                    name, version = _split_provide(text)
-                    if name != entry.name:
-                        self.providers.setdefault(name, []).append(_Provider(entry, version, False))
+                    provided, sep, provided_version = text.partition("=")
+                    if provided != name:
+                        providers.setdefault(provided, []).append(
+                            _Provider(entry, provided_version if sep and provided_version else None, False)
+                        )
+        self.with_install_if = sorted(set(self.with_install_if))
 
     def provides(self, entry: IndexEntry, name: str) -> List[_Provider]:
         return [p for p in self.providers.get(name, ()) if p.entry is entry]
@@ -225,7 +228,7 @@ class _Solver:
 
     def add_install_if(self) -> bool:
         """Select every package whose install_if is met; True if anything was added."""
-        for name in sorted(self.u.by_name):
+        for name in self.u.with_install_if:
             if name in self.selected:
                 continue
             for entry in sorted(self.u.by_name[name], key=lambda e: _Descending(e.version)):
@@ -247,6 +250,11 @@ class _Solver:
 
 def resolve(indexes: Sequence[ApkIndex], requests: Sequence[str], arch: str) -> List[IndexEntry]:
     """The packages to install for `requests` on `arch`, dependencies before dependents."""
+    with gc_paused():
+        return _resolve(indexes, requests, arch)
+
+
+def _resolve(indexes: Sequence[ApkIndex], requests: Sequence[str], arch: str) -> List[IndexEntry]:
     universe = _Universe(indexes, arch)
     world = [_Constraint(_parse(r, WORLD, arch), WORLD) for r in requests]
     known: List[_Constraint] = list(world)
