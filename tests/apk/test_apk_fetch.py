@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Iterator, List
 
 import pytest
-import urllib3
+import urllib3  # pants: no-infer-dep (comes with requests, which ocibuild needs)
 from ocibuild.apk.fetch import Fetcher, Mirrors, file_url
 from ocibuild.apk.locker import lock
 from ocibuild.apk.spec import load_spec

@@ -10,7 +10,6 @@ from __future__ import annotations
 import platform
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
 from ocibuild.apk.index import load_index

@@ -12,7 +12,6 @@ import json.scanner
 from typing import Any, List, Tuple
 
 import yaml
-
 from ocibuild.errors import OciBuildError
 
 
@@ -27,7 +26,7 @@ def _top_level_key_offsets(s: str, start: int, end: int) -> List[Tuple[str, int]
     while i < end:
         c = s[i]
         if c == '"':
-            value, j = json.decoder.scanstring(s, i + 1)
+            value, j = json.decoder.scanstring(s, i + 1)  # type: ignore[attr-defined]
             if depth == 0 and expect_key:
                 keys.append((value, i))
                 expect_key = False

@@ -15,5 +15,5 @@ from ocibuild.layer.atomic import staged_outputs
 @contextlib.contextmanager
 def staged_output_dir(path: Path) -> Iterator[Path]:
     """Yield an empty folder beside `path`; on success it replaces `path`, on error it is removed."""
-    with staged_outputs(folders=[path]) as (staging,):
+    with staged_outputs(folders=[str(path)]) as (staging,):
         yield Path(staging)
