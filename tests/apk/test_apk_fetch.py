@@ -382,3 +382,30 @@ def test_lock_falls_through_a_corrupt_index_to_the_next_mirror(tmp_path: Path) -
         locked = _lock_alpine_release([base + "bad/", base + "good/"])
         assert _Handler.hits[f"/good/{ALPINE_MAIN}/APKINDEX.tar.gz"] == 1
     assert sorted(p.name for p in locked.packages) == ["alpine-keys", "alpine-release"]
+
+
+def test_lock_falls_through_a_broken_key_to_the_next_mirror(tmp_path: Path) -> None:
+    keys_url = "https://alpinelinux.org/keys/"
+    real_key = (apk_mirror() / "keys" / ALPINE_KEY).read_bytes()
+    for mirror, key in (("bad", real_key.replace(b"PUBLIC KEY", b"PRIVATE KEY")), ("good", real_key)):
+        _alpine_mirror(tmp_path / mirror, tamper=False)
+        (tmp_path / mirror / "keys").mkdir()
+        (tmp_path / mirror / "keys" / ALPINE_KEY).write_bytes(key)
+    spec_text = (
+        f"contents:\n  repositories: [{ALPINE}v3.19/main]\n  keyring: [{keys_url}{ALPINE_KEY}]\n"
+        "  packages: [alpine-release]\narchs: [x86_64]\n"
+    )
+    with _serve(tmp_path) as base:
+        fetcher = Fetcher(
+            Mirrors({ALPINE: [base + "good/"], keys_url: [base + "bad/keys/", base + "good/keys/"]}),
+            timeout=5,
+            backoff=0,
+        )
+        locked = lock(
+            load_spec(spec_text, "apko.yaml"), spec_text.encode(), "apko.yaml", fetcher, str(tmp_path)
+        )
+        assert (
+            _Handler.hits[f"/bad/keys/{ALPINE_KEY}"] == 1 and _Handler.hits[f"/good/keys/{ALPINE_KEY}"] == 1
+        )
+    (key,) = locked.keys
+    assert key.url == keys_url + ALPINE_KEY and key.pem == real_key

@@ -30,9 +30,8 @@ from ocibuild.layer.apk_layer import ApkLayerOptions, assemble_root, build_apk_l
 from testutil.apk_layers import alpine_lock, alpine_packages_dir
 from testutil.apk_oracle import expected_install_order
 from testutil.apkbuild import TEST_KEY
-from testutil.paths import repo_root
 
-APKO_FIXTURES = repo_root() / "tests" / "apk" / "fixtures" / "apko"
+APKO_FIXTURES = Path(__file__).parent / "fixtures" / "apko"  # resources of the test (tests/BUILD)
 APKO_LOCKS = sorted(p.name for p in APKO_FIXTURES.glob("*.lock.json"))
 OUR_EXTRAS = {"sha256", "size", "replaces", "dependencies", "provides"}
 

@@ -40,11 +40,23 @@ def _section(
     return LockedSection(start, end, member_checksum(raw[start:end], algorithm))
 
 
+def _check_pem(pem: bytes, ref: str) -> None:
+    if b"-----BEGIN PUBLIC KEY-----" not in pem:
+        raise OciBuildError(f"keyring entry {ref}: not a PEM public key")
+    if not pem.isascii():
+        raise OciBuildError(f"keyring entry {ref}: the PEM key holds non-ASCII bytes; use a plain key file")
+    try:
+        Keyring.from_pems({"key.rsa.pub": pem})  # it loads as an RSA public key
+    except OciBuildError as e:
+        raise OciBuildError(f"keyring entry {ref}: {str(e).split(': ', 1)[1]}") from None
+
+
 def _load_keys(spec: ImageContentsSpec, fetcher: Fetcher, base_dir: str) -> Tuple[LockedKey, ...]:
     keys: Dict[str, LockedKey] = {}
     for ref in spec.keyring:
         if _is_url(ref):
-            pem = fetcher.fetch(ref)
+            # Checked inside the fetch: a mirror serving a broken key falls through to the next.
+            pem = fetcher.fetch(ref, validate=lambda data, source: _check_pem(data, ref))
             name = urllib.parse.unquote(posixpath.basename(urllib.parse.urlsplit(ref).path))
         else:
             path = os.path.join(base_dir, ref)
@@ -53,21 +65,14 @@ def _load_keys(spec: ImageContentsSpec, fetcher: Fetcher, base_dir: str) -> Tupl
                     pem = f.read()
             except OSError as e:
                 raise OciBuildError(f"keyring entry {ref}: cannot read {path}: {e.strerror}") from None
+            _check_pem(pem, ref)
             name = os.path.basename(ref)
         if not name:
             raise OciBuildError(f"keyring entry {ref}: cannot tell the key's file name")
         if name in keys:
             raise OciBuildError(f"keyring entries {keys[name].url} and {ref} have the same key name {name}")
-        if b"-----BEGIN PUBLIC KEY-----" not in pem:
-            raise OciBuildError(f"keyring entry {ref}: not a PEM public key")
-        if not pem.isascii():
-            raise OciBuildError(
-                f"keyring entry {ref}: the PEM key holds non-ASCII bytes; use a plain key file"
-            )
         keys[name] = LockedKey(name=name, url=ref, pem=pem)
-    result = tuple(keys.values())
-    Keyring.from_pems({k.signing_name: k.pem for k in result if k.pem})  # fail now on a key that cannot load
-    return result
+    return tuple(keys.values())
 
 
 def _repository(repo: str, arch: str) -> LockedRepository:
