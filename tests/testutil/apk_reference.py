@@ -132,7 +132,12 @@ def tree_of_dir(root: Path) -> Dict[str, Node]:
                     inodes.setdefault(st.st_ino, []).append(rel)
             rdev = st.st_rdev if kind in ("char", "block") else 0
             out[rel] = Node(kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, target, digest, rdev=rdev)
-    for paths in inodes.values():
+    return _with_link_groups(out, inodes.values())
+
+
+def _with_link_groups(out: Dict[str, Node], groups) -> Dict[str, Node]:
+    """`out` with each node of a group of hard-linked names carrying the whole group."""
+    for paths in groups:
         group = frozenset(paths)
         for p in paths:
             n = out[p]
@@ -178,9 +183,4 @@ def tree_of_layer(layer: Path) -> Dict[str, Node]:
             out[name] = Node(
                 kind, m.mode & 0o7777, m.uid, m.gid, m.linkname if m.issym() else "", digest, rdev=rdev
             )
-    for paths in groups.values():
-        group = frozenset(paths)
-        for p in paths:
-            n = out[p]
-            out[p] = Node(n.kind, n.mode, n.uid, n.gid, n.target, n.sha256, group)
-    return out
+    return _with_link_groups(out, groups.values())
