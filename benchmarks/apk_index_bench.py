@@ -80,20 +80,24 @@ def main(argv: List[str]) -> int:
         )
         return 0
 
-    work = Path(tempfile.mkdtemp(prefix="apk-index-bench-"))
-    text, spec = generate_index_text(args.entries)
+    with tempfile.TemporaryDirectory(prefix="apk-index-bench-") as work:
+        return _compare(Path(work), args.entries, args.runs)
+
+
+def _compare(work: Path, entries: int, runs: int) -> int:
+    text, spec = generate_index_text(entries)
     repo = work / "repo" / ARCH
     repo.mkdir(parents=True)
     index_path = repo / "APKINDEX.tar.gz"
     index_path.write_bytes(build_index([], TEST_KEY, "bench", apkindex_text=text))
     keys = write_keys(work / "keys", TEST_KEY)
     print(
-        f"index: {args.entries} entries, {index_path.stat().st_size / 1e6:.1f} MB compressed, "
+        f"index: {entries} entries, {index_path.stat().st_size / 1e6:.1f} MB compressed, "
         f"{len(text) / 1e6:.1f} MB text; spec: {len(spec)} packages"
     )
 
     ours = []
-    for _ in range(args.runs):
+    for _ in range(runs):
         child = [sys.executable, __file__, "--measure", str(index_path), str(keys), json.dumps(spec)]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
         wall, _, result = run_child(child, env)
@@ -130,7 +134,7 @@ def main(argv: List[str]) -> int:
     ]
     subprocess.run([*common, "--initdb", "add"], check=True, capture_output=True)
     apk_runs = []
-    for _ in range(args.runs):
+    for _ in range(runs):
         wall, peak, result = run_child([*common, "add", "--simulate", *spec])
         if result.returncode:
             print("apk failed:", result.stderr.decode()[-2000:])

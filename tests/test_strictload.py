@@ -101,4 +101,4 @@ def test_yaml_duplicate_key_names_key_and_line(text: str, key: str, line: int) -
 
 
 def test_yaml_syntax_error_is_one_line() -> None:
-    assert "not valid YAML" in _error(load_yaml, "a: [1,\n")
+    assert _error(load_yaml, "a: [1,\n").startswith("in/file: malformed YAML at line 2, column 1: ")

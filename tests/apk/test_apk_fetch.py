@@ -269,6 +269,27 @@ def test_unresolvable_mirror_is_looked_up_once(tmp_path: Path, monkeypatch) -> N
     assert lookups["mirror.invalid"] == 1
 
 
+def test_a_temporary_dns_failure_is_retried_not_given_up(tmp_path: Path, monkeypatch) -> None:
+    _files(tmp_path)
+    lookups: Counter = Counter()
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        lookups[host] += 1
+        if host == "flaky.example" and lookups[host] == 1:  # the resolver hiccups once
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return real("127.0.0.1" if host == "flaky.example" else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    with _serve(tmp_path) as base:
+        flaky = base.replace("127.0.0.1", "flaky.example")
+        fetcher = Fetcher(Mirrors({UPSTREAM: [flaky]}), timeout=5, retries=3, backoff=0)
+        for name in FILES[:3]:
+            assert fetcher.fetch(UPSTREAM + name) == name.encode()
+        assert [_Handler.hits[f"/{name}"] for name in FILES[:3]] == [1, 1, 1]
+    assert lookups["flaky.example"] >= 4  # looked up again after the failure, and for each file
+
+
 def test_500_and_timeouts_are_still_retried_for_every_file(tmp_path: Path) -> None:
     _files(tmp_path)
     with _serve(tmp_path) as base:

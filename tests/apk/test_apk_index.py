@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
+import gc
 import hashlib
 import logging
 import re
 
 import pytest
-from ocibuild.apk.index import IndexEntry, load_index, parse_apkindex
+from ocibuild.apk.index import IndexEntry, gc_paused, load_index, parse_apkindex
 from ocibuild.apk.signing import Keyring
 from ocibuild.errors import OciBuildError
 from testutil.apkbuild import (
@@ -154,6 +155,11 @@ def test_parse_apkindex_blocks_and_unknown_fields():
         (GOOD_BLOCK.replace("C:Q1abc=", "C:deadbeef"), r"unsupported checksum 'deadbeef'"),
         (GOOD_BLOCK.replace("D:b c>=1", "D:b c>=1.0-r0 d>=x!"), r"invalid dependency 'd>=x!'"),
         (GOOD_BLOCK.replace("D:b c>=1", "D:b\np:so:x.so.1=1 >=2"), r"invalid dependency '>=2'"),
+        # 18 digits: beyond apk's version grammar, whatever else the list holds
+        (
+            GOOD_BLOCK.replace("D:b c>=1", "D:b c>=111111111111111111"),
+            r"invalid dependency 'c>=111111111111111111'",
+        ),
     ],
 )
 def test_an_unusable_entry_is_skipped_with_a_warning_and_the_rest_serves(text, why, caplog):
@@ -195,3 +201,18 @@ def test_a_bad_signature_still_fails_the_whole_index():
     data[-30] ^= 0xFF
     with pytest.raises(OciBuildError, match=r"^r/APKINDEX\.tar\.gz: "):
         load_index(bytes(data), Keyring.from_pems(keyring_pems(TEST_KEY)), "r/APKINDEX.tar.gz")
+
+
+def test_gc_paused_nests_and_restores_the_collector_state():
+    with gc_paused():
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer pause still holds
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # it was off before: left off
+    finally:
+        gc.enable()

@@ -185,7 +185,7 @@ def _pkg0(doc):
             lambda d: d["contents"]["keyring"][0].update(
                 content="# cl\u00e9\n" + d["contents"]["keyring"][0]["content"]
             ),
-            "keyring[0].content: the PEM key holds non-ASCII characters",
+            "keyring[0].content: the PEM key holds non-ASCII bytes",
         ),
         (
             lambda d: d["contents"]["keyring"][0].update(data=d["contents"]["keyring"][0].pop("content")),

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-import hashlib
 
 import pytest
-from ocibuild.apk.spec import ImageContentsSpec, load_spec, spec_checksum
+from ocibuild.apk.spec import ImageContentsSpec, load_spec
 from ocibuild.errors import OciBuildError
 
 GOOD = """\
@@ -29,11 +28,6 @@ def test_valid_spec() -> None:
         packages=("alpine-baselayout-data", "ca-certificates-bundle", "tzdata>=2023c"),
         archs=("x86_64", "aarch64"),
     )
-
-
-def test_spec_checksum_is_sha256_of_the_bytes() -> None:
-    assert spec_checksum(GOOD.encode()) == "sha256-" + hashlib.sha256(GOOD.encode()).hexdigest()
-    assert spec_checksum(GOOD.encode()) != spec_checksum(GOOD.encode() + b"\n")
 
 
 def test_malformed_yaml_names_file_and_line() -> None:

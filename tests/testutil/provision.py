@@ -37,7 +37,7 @@ def ensure_test_deps() -> None:
     with open(cache_dir() / "install-test-deps.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         result = subprocess.run(
-            ["bash", str(script)], capture_output=True, text=True, timeout=1500, stdin=subprocess.DEVNULL
+            ["bash", str(script)], capture_output=True, text=True, timeout=1200, stdin=subprocess.DEVNULL
         )
     if result.returncode != 0:
         raise RuntimeError(

@@ -106,6 +106,9 @@ def load_yaml(text: str, origin: str) -> Any:
     try:
         return loader.get_single_data()
     except yaml.YAMLError as e:
-        raise OciBuildError(f"{origin}: not valid YAML: {' '.join(str(e).split())}") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(e, "problem", None) or " ".join(str(e).split())
+        raise OciBuildError(f"{origin}: malformed YAML at {where}{problem}") from None
     finally:
         loader.dispose()

@@ -74,8 +74,9 @@ class _Unreachable(Exception):
     """The host refused the connection or its name did not resolve: skip it for the rest of the run."""
 
 
-# errno values of a connection that cannot be made at all (as opposed to one that is slow)
-_UNREACHABLE_ERRNOS = {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH}
+# Answers that will not change within a run: nothing listens there, or the name does not exist.
+# A temporary DNS failure (EAI_AGAIN) or an unreachable network may be a flap: retried instead.
+_PERMANENT_DNS_ERRORS = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
 
 
 def _unreachable_reason(error: BaseException) -> Optional[str]:
@@ -87,12 +88,10 @@ def _unreachable_reason(error: BaseException) -> Optional[str]:
         if id(e) in seen:
             continue
         seen.add(id(e))
-        if isinstance(
-            e, (socket.gaierror, getattr(urllib3.exceptions, "NameResolutionError", socket.gaierror))
-        ):
-            return "name not resolved"
-        if isinstance(e, OSError) and e.errno in _UNREACHABLE_ERRNOS:
-            return os.strerror(e.errno).lower() if e.errno != errno.ECONNREFUSED else "connection refused"
+        if isinstance(e, socket.gaierror):
+            return "name not resolved" if e.errno in _PERMANENT_DNS_ERRORS else None
+        if isinstance(e, OSError) and e.errno == errno.ECONNREFUSED:
+            return "connection refused"
         todo.extend(x for x in (e.__cause__, e.__context__, getattr(e, "reason", None)) if x is not None)
         todo.extend(a for a in e.args if isinstance(a, BaseException))
     return None

@@ -10,6 +10,7 @@ import functools
 import gc
 import logging
 import re
+import threading
 from dataclasses import dataclass
 from typing import Iterator, List, NamedTuple, Optional, Tuple
 
@@ -76,7 +77,9 @@ class _Unusable(Exception):
 # Dependency lists are checked in one regex match when every item has the common form: a name,
 # optionally with an operator and a version in apk's documented grammar (a subset of what
 # apk 2.14 accepts). Anything else is parsed item by item (cached: items repeat across entries).
-_COMMON_VERSION = r"\d+(?:\.\d+)*[a-z]?(?:_(?:alpha|beta|pre|rc|cvs|svn|git|hg|p)\d*)*(?:-r\d+)?"
+_COMMON_VERSION = (
+    r"\d{1,17}(?:\.\d{1,17})*[a-z]?(?:_(?:alpha|beta|pre|rc|cvs|svn|git|hg|p)\d{0,17})*(?:-r\d{1,17})?"
+)
 _COMMON_ITEM = rf"!?[^\s<>=~!@]+(?:(?:[<>]?=|[<>~]|=~|~=|[<>]~){_COMMON_VERSION})?"
 _COMMON_LIST = re.compile(rf"{_COMMON_ITEM}(?: {_COMMON_ITEM})*\Z")
 _parse_dependency = functools.lru_cache(maxsize=None)(parse_dependency)
@@ -155,20 +158,34 @@ def _entry(block: str, first_line: int, check_lines: bool) -> IndexEntry:
     )
 
 
+_gc_pauses = 0  # gc_paused() blocks in progress, in any thread
+_gc_lock = threading.Lock()
+
+
 @contextlib.contextmanager
 def gc_paused() -> Iterator[None]:
     """No cyclic garbage collection while building tens of thousands of acyclic objects.
 
     Each collection would walk every entry made so far; pausing it halves the time to parse an
-    index or set up a resolution (benchmarks/apk_index_bench.py).
+    index or set up a resolution (benchmarks/apk_index_bench.py). Nested or concurrent pauses
+    resume collection only when the last one ends, and only if it was on before the first.
     """
-    was_enabled = gc.isenabled()
-    gc.disable()
+    global _gc_pauses, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pauses == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        with _gc_lock:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_was_enabled:
+                gc.enable()
+
+
+_gc_was_enabled = True
 
 
 def parse_apkindex(text: str, origin: str) -> List[IndexEntry]:

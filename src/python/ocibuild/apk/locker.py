@@ -20,7 +20,7 @@ from ocibuild.apk.lockfile import (
     spec_lock_checksum,
 )
 from ocibuild.apk.resolve import resolve
-from ocibuild.apk.signing import Keyring
+from ocibuild.apk.signing import Keyring, public_pem_problem
 from ocibuild.apk.spec import ImageContentsSpec
 from ocibuild.apk.version import compare_versions
 from ocibuild.errors import OciBuildError
@@ -40,15 +40,10 @@ def _section(
     return LockedSection(start, end, member_checksum(raw[start:end], algorithm))
 
 
-def _check_pem(pem: bytes, ref: str) -> None:
-    if b"-----BEGIN PUBLIC KEY-----" not in pem:
-        raise OciBuildError(f"keyring entry {ref}: not a PEM public key")
-    if not pem.isascii():
-        raise OciBuildError(f"keyring entry {ref}: the PEM key holds non-ASCII bytes; use a plain key file")
-    try:
-        Keyring.from_pems({"key.rsa.pub": pem})  # it loads as an RSA public key
-    except OciBuildError as e:
-        raise OciBuildError(f"keyring entry {ref}: {str(e).split(': ', 1)[1]}") from None
+def _check_key(pem: bytes, ref: str) -> None:
+    problem = public_pem_problem(pem)
+    if problem:
+        raise OciBuildError(f"keyring entry {ref}: {problem}")
 
 
 def _load_keys(spec: ImageContentsSpec, fetcher: Fetcher, base_dir: str) -> Tuple[LockedKey, ...]:
@@ -56,8 +51,8 @@ def _load_keys(spec: ImageContentsSpec, fetcher: Fetcher, base_dir: str) -> Tupl
     for ref in spec.keyring:
         if _is_url(ref):
             # Checked inside the fetch: a mirror serving a broken key falls through to the next.
-            pem = fetcher.fetch(ref, validate=lambda data, source: _check_pem(data, ref))
-            name = urllib.parse.unquote(posixpath.basename(urllib.parse.urlsplit(ref).path))
+            pem = fetcher.fetch(ref, validate=lambda data, source: _check_key(data, ref))
+            name = posixpath.basename(urllib.parse.urlsplit(ref).path)  # LockedKey.signing_name decodes it
         else:
             path = os.path.join(base_dir, ref)
             try:
@@ -65,7 +60,7 @@ def _load_keys(spec: ImageContentsSpec, fetcher: Fetcher, base_dir: str) -> Tupl
                     pem = f.read()
             except OSError as e:
                 raise OciBuildError(f"keyring entry {ref}: cannot read {path}: {e.strerror}") from None
-            _check_pem(pem, ref)
+            _check_key(pem, ref)
             name = os.path.basename(ref)
         if not name:
             raise OciBuildError(f"keyring entry {ref}: cannot tell the key's file name")

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import unquote
 
-from ocibuild.apk.signing import Keyring
+from ocibuild.apk.signing import Keyring, public_pem_problem
 from ocibuild.apk.version import parse_dependency
 from ocibuild.errors import OciBuildError
 from ocibuild.strictload import load_json
@@ -361,12 +361,10 @@ def _key(r: _Reader, k: Any, where: str) -> LockedKey:
     k = r.mapping(k, where, ("name", "url"), ("content",))
     pem: Optional[bytes] = None
     if "content" in k:
-        text = r.text(k["content"], f"{where}.content")
-        if "-----BEGIN PUBLIC KEY-----" not in text:
-            raise r.fail(f"{where}.content", "not a PEM public key")
-        if not text.isascii():
-            raise r.fail(f"{where}.content", "the PEM key holds non-ASCII characters")
-        pem = text.encode("ascii")
+        pem = r.text(k["content"], f"{where}.content").encode("utf-8")
+        problem = public_pem_problem(pem)
+        if problem:
+            raise r.fail(f"{where}.content", problem)
     return LockedKey(r.text(k["name"], f"{where}.name"), r.text(k["url"], f"{where}.url"), pem)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Mapping, Tuple, Union
+from typing import Dict, Mapping, Optional, Tuple, Union
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -85,3 +85,18 @@ class Keyring:
             f"{archive.origin}: signature by {names} does not match the control data: the file was modified or "
             "corrupted, fetch it again from a trusted mirror"
         )
+
+
+def public_pem_problem(pem: bytes) -> Optional[str]:
+    """What keeps `pem` from being an apk key file (an ASCII PEM RSA public key), or None."""
+    if b"-----BEGIN PUBLIC KEY-----" not in pem:
+        return "not a PEM public key"
+    if not pem.isascii():
+        return "the PEM key holds non-ASCII bytes; use a plain key file"
+    try:
+        key = serialization.load_pem_public_key(pem)
+    except (ValueError, TypeError) as e:
+        return f"not a PEM public key ({e}): fetch the key file again"
+    if not isinstance(key, rsa.RSAPublicKey):
+        return "not an RSA public key: apk signatures use RSA keys"
+    return None

@@ -11,11 +11,9 @@ Only these keys are accepted: a typo must fail the lock, not silently drop a pac
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any, Dict, List, Tuple
 
-import yaml
 from ocibuild.errors import OciBuildError
 from ocibuild.strictload import load_yaml
 
@@ -33,11 +31,6 @@ class ImageContentsSpec:
     keyring: Tuple[str, ...]  # key URLs, or paths relative to the spec file
     packages: Tuple[str, ...]  # apk dependency strings: "tzdata", "tzdata>=2023c", "!foo"
     archs: Tuple[str, ...]  # Alpine architecture names, e.g. "x86_64"
-
-
-def spec_checksum(spec_bytes: bytes) -> str:
-    """What the lockfile records so that a changed spec shows the lock is stale."""
-    return "sha256-" + hashlib.sha256(spec_bytes).hexdigest()
 
 
 def _check_keys(mapping: Dict[Any, Any], allowed: Tuple[str, ...], where: str, origin: str) -> None:
@@ -69,23 +62,9 @@ def _normalise_arch(arch: str, origin: str) -> str:
     return name
 
 
-def _raise_if_malformed(text: str, origin: str) -> None:
-    try:
-        yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise OciBuildError(f"{origin}: malformed YAML at {where}{problem}") from None
-
-
 def load_spec(text: str, origin: str) -> ImageContentsSpec:
     """Parse and validate a spec; `origin` (the file name) goes into every error message."""
-    try:
-        doc = load_yaml(text, origin)  # a duplicate key (`packages:` twice) is an error, not "the last wins"
-    except OciBuildError:
-        _raise_if_malformed(text, origin)  # a syntax error: report it with its line and column
-        raise
+    doc = load_yaml(text, origin)  # a duplicate key (`packages:` twice) is an error, not "the last wins"
     if not isinstance(doc, dict):
         raise OciBuildError(f"{origin}: expected a mapping with keys {', '.join(_TOP_KEYS)} at the top level")
     _check_keys(doc, _TOP_KEYS, "", origin)

@@ -144,9 +144,6 @@ async def apk_layer_inputs(request: ApkLayerInputsRequest) -> ApkLayerInputs:
         closure = select_packages(request.lock.packages_for(request.arch), request.packages, request.arch)
     except OciBuildError as e:
         raise ValueError(f"{request.owner}: {request.lock_path}: {e}") from None
-    downloads = tuple(
-        ApkDownload(p.url, p.sha256, p.size) for p in closure if p.sha256 is not None and p.size is not None
-    )
     unpinned = [p for p in closure if p.sha256 is None or p.size is None]
     if unpinned:
         raise ValueError(
@@ -154,6 +151,7 @@ async def apk_layer_inputs(request: ApkLayerInputsRequest) -> ApkLayerInputs:
             "sha256/size, which Pants needs to download it (a lock written by apko?): re-lock with "
             "`pants generate-lockfiles`."
         )
+    downloads = tuple(ApkDownload(p.url, p.sha256, p.size) for p in closure)  # type: ignore[arg-type]
     subset = dump_lockfile(request.lock.subset(request.arch, closure)).encode("ascii")
     lock_digest, apks = await MultiGet(
         Get(Digest, CreateDigest([FileContent(request.lock_path, subset)])),
