@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-
 import pytest
 from ocibuild.apk.spec import ImageContentsSpec, load_spec
 from ocibuild.errors import OciBuildError
