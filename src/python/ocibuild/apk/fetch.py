@@ -18,48 +18,14 @@ import socket
 import threading
 import time
 import urllib.parse
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar
+from typing import Callable, Dict, List, Optional, Tuple, TypeVar
 
 import requests
 import urllib3  # pants: no-infer-dep (installed with requests, which wraps it)
+from ocibuild.apk.mirrors import Mirrors
 from ocibuild.errors import OciBuildError
 
-
-class Mirrors:
-    """Maps URL prefixes to ordered alternatives; the longest matching prefix wins.
-
-    Mirrors({"https://dl-cdn.alpinelinux.org/alpine/": ["file:///srv/apk-mirror/alpine/",
-                                                        "https://dl-cdn.alpinelinux.org/alpine/"]})
-    Upstream is tried only if listed: leaving it out keeps a build off the network.
-    """
-
-    def __init__(self, mapping: Optional[Mapping[str, Sequence[str]]] = None) -> None:
-        self._mapping: Dict[str, Tuple[str, ...]] = {}
-        for prefix, alternatives in (mapping or {}).items():
-            if not prefix or not alternatives:
-                raise OciBuildError(f"mirror {prefix!r}: needs a URL prefix and at least one alternative")
-            self._mapping[prefix] = tuple(alternatives)
-
-    @classmethod
-    def parse(cls, specs: Sequence[str]) -> "Mirrors":
-        """From command-line strings `PREFIX=MIRROR1,MIRROR2`."""
-        mapping: Dict[str, List[str]] = {}
-        for spec in specs:
-            prefix, sep, alternatives = spec.partition("=")
-            mirrors = [m for m in alternatives.split(",") if m]
-            if not sep or not prefix or not mirrors:
-                raise OciBuildError(f"--mirror {spec!r}: expected PREFIX=MIRROR1[,MIRROR2...]")
-            if prefix in mapping:
-                raise OciBuildError(f"--mirror {spec!r}: prefix {prefix} given twice")
-            mapping[prefix] = mirrors
-        return cls(mapping)
-
-    def candidates(self, url: str) -> List[str]:
-        matches = [p for p in self._mapping if url.startswith(p)]
-        if not matches:
-            return [url]
-        prefix = max(matches, key=len)
-        return [alternative + url[len(prefix) :] for alternative in self._mapping[prefix]]
+__all__ = ["Fetcher", "Mirrors", "file_url"]
 
 
 class _Retryable(Exception):

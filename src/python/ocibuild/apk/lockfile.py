@@ -21,13 +21,19 @@ import json
 import posixpath
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import unquote
 
-from ocibuild.apk.signing import Keyring, public_pem_problem
 from ocibuild.apk.version import parse_dependency
 from ocibuild.errors import OciBuildError
 from ocibuild.strictload import load_json
+
+if TYPE_CHECKING:
+    from ocibuild.apk.signing import Keyring
+
+# Reading, writing and subsetting a lock needs only the standard library (and PyYAML via strictload):
+# the Pants plugin does it in Pants' own process. Checking keys and signatures needs `cryptography`,
+# imported by the functions that do it (they run in the core's Processes).
 
 LOCKFILE_VERSION = "v1"
 RELOCK = "re-run `./pants generate-lockfiles` to rewrite the lock"
@@ -143,7 +149,9 @@ class Lockfile:
         """The packages of one architecture, in install order."""
         return [p for p in self.packages if p.architecture == arch]
 
-    def keyring(self) -> Keyring:
+    def keyring(self) -> "Keyring":
+        from ocibuild.apk.signing import Keyring
+
         missing = [k.name for k in self.keys if k.pem is None]
         if missing:
             raise OciBuildError(
@@ -357,15 +365,21 @@ _APKO_PACKAGE_KEYS = ("name", "url", "version", "architecture", "signature", "co
 _OUR_PACKAGE_KEYS = ("checksum", "sha256", "size", "replaces", "dependencies", "provides")
 
 
-def _key(r: _Reader, k: Any, where: str) -> LockedKey:
+def _key(r: _Reader, k: Any, where: str, check_keys: bool) -> LockedKey:
     k = r.mapping(k, where, ("name", "url"), ("content",))
     pem: Optional[bytes] = None
     if "content" in k:
         pem = r.text(k["content"], f"{where}.content").encode("utf-8")
-        problem = public_pem_problem(pem)
+        problem = _public_pem_problem(pem) if check_keys else None
         if problem:
             raise r.fail(f"{where}.content", problem)
     return LockedKey(r.text(k["name"], f"{where}.name"), r.text(k["url"], f"{where}.url"), pem)
+
+
+def _public_pem_problem(pem: bytes) -> Optional[str]:
+    from ocibuild.apk.signing import public_pem_problem
+
+    return public_pem_problem(pem)
 
 
 def _package(r: _Reader, p: Any, where: str) -> LockedPackage:
@@ -409,8 +423,12 @@ def _package(r: _Reader, p: Any, where: str) -> LockedPackage:
     return pkg
 
 
-def load_lockfile(text: str, origin: str) -> Lockfile:
-    """Read a lock written by us or by apko (any version writing "v1")."""
+def load_lockfile(text: str, origin: str, check_keys: bool = True) -> Lockfile:
+    """Read a lock written by us or by apko (any version writing "v1").
+
+    `check_keys=False` skips parsing each key's PEM as an RSA key (which needs `cryptography`): for
+    the Pants plugin, which only chooses downloads from the lock; the core's Processes that read the
+    lock check its keys (and the packages' signatures) themselves."""
     r = _Reader(origin)
     doc = load_json(text, origin)
     doc = r.mapping(doc, "top level", ("version", "contents"), ("config",))
@@ -437,7 +455,7 @@ def load_lockfile(text: str, origin: str) -> Lockfile:
         spec_name=r.text(config["name"], "config.name") if "name" in config else None,
         spec_checksum=spec_checksum,
         keys=tuple(
-            _key(r, k, f"contents.keyring[{i}]")
+            _key(r, k, f"contents.keyring[{i}]", check_keys)
             for i, k in enumerate(r.items(contents["keyring"], "contents.keyring"))
         ),
         repositories=r.repositories(contents["repositories"], "contents.repositories"),

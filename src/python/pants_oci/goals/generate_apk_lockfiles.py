@@ -112,7 +112,7 @@ def _old_lock(text: str, path: str) -> Lockfile | None:
     """The lock being replaced, for the diff; one we cannot read (e.g. of an older format) is
     replaced like a missing one, since rewriting it is what its error message asks for."""
     try:
-        return load_lockfile(text, path)
+        return load_lockfile(text, path, check_keys=False)
     except OciBuildError as e:
         logger.warning(f"replacing an unreadable lockfile: {e}")
         return None
@@ -149,7 +149,7 @@ async def generate_apk_lockfile(request: GenerateApkLockfile, apk: ApkSubsystem)
     new_contents = await Get(DigestContents, Digest, result.output_digest)
     old_contents = await Get(DigestContents, PathGlobs([request.lockfile_dest]))
     old = _old_lock(old_contents[0].content.decode(), request.lockfile_dest) if old_contents else None
-    new = load_lockfile(new_contents[0].content.decode(), request.lockfile_dest)
+    new = load_lockfile(new_contents[0].content.decode(), request.lockfile_dest, check_keys=False)
     diff = LockfileDiff.create(
         path=request.lockfile_dest,
         resolve_name=request.resolve_name,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Dict, List
 
-from ocibuild.apk.fetch import Mirrors
+from ocibuild.apk.mirrors import Mirrors
 from pants.option.option_types import DictOption
 from pants.option.subsystem import Subsystem
 from pants.util.memo import memoized_property
