@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
+import importlib.resources
 from dataclasses import dataclass
-from typing import Tuple
+from typing import TYPE_CHECKING, Tuple
 
-import ocibuild
 from pants.backend.python.target_types import EntryPoint
 from pants.backend.python.util_rules import pex
 from pants.backend.python.util_rules.pex import PexRequest, VenvPex, VenvPexProcess
@@ -16,6 +15,11 @@ from pants.engine.rules import Get, collect_rules, rule
 from pants.util.logging import LogLevel
 from pants_oci.subsystems.ocibuild_tool import OciBuildTool
 
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
+
+CORE_PACKAGE = "ocibuild"
+
 
 @dataclass(frozen=True)
 class OciBuildPex:
@@ -23,17 +27,27 @@ class OciBuildPex:
 
 
 def _core_sources() -> Tuple[FileContent, ...]:
-    """The `ocibuild` package's files, as they are in the plugin's own source tree."""
-    package_dir = os.path.dirname(ocibuild.__file__)
-    root = os.path.dirname(package_dir)
+    """The `ocibuild` package's Python files, read through its importer (importlib.resources).
+
+    The same whether `ocibuild` comes from this repository's sources (`pythonpath`) or from the
+    installed `pants-oci` wheel (site-packages, or a zip): the package's own files, not a walk of
+    whatever folder happens to hold it. Its requirements come from `[ocibuild]`'s lockfile."""
     files = []
-    for dirpath, dirnames, filenames in os.walk(package_dir):
-        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-        for filename in sorted(filenames):
-            if filename.endswith(".py"):
-                path = os.path.join(dirpath, filename)
-                with open(path, "rb") as f:
-                    files.append(FileContent(os.path.relpath(path, root), f.read()))
+
+    def walk(node: Traversable, rel: str) -> None:
+        for child in sorted(node.iterdir(), key=lambda c: c.name):
+            path = f"{rel}/{child.name}"
+            if child.is_dir():
+                if child.name != "__pycache__":
+                    walk(child, path)
+            elif child.name.endswith(".py"):
+                files.append(FileContent(path, child.read_bytes()))
+
+    walk(importlib.resources.files(CORE_PACKAGE), CORE_PACKAGE)
+    if f"{CORE_PACKAGE}/__main__.py" not in {f.path for f in files}:
+        raise ValueError(
+            f"the `{CORE_PACKAGE}` package's files are not readable (no {CORE_PACKAGE}/__main__.py)"
+        )
     return tuple(files)
 
 
