@@ -2,13 +2,12 @@
 
 `./pants test ::` on a fresh machine must pass by itself, so a test that needs skopeo, podman,
 dockerd, the registry, BuildGrid or the examples' compilers runs `build-support/install-test-deps`
-first: once per machine (it is idempotent and quick when all is there), serialised between the
-concurrent pytest processes by a file lock.
+first: once per machine (it is idempotent and quick when all is there, and serialises concurrent
+runs with a file lock of its own).
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 import subprocess
 from pathlib import Path
@@ -33,12 +32,9 @@ def ensure_test_deps() -> None:
     if _done:
         return
     script = repo_root() / "build-support" / "install-test-deps"
-    cache_dir().mkdir(parents=True, exist_ok=True)
-    with open(cache_dir() / "install-test-deps.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        result = subprocess.run(
-            ["bash", str(script)], capture_output=True, text=True, timeout=1200, stdin=subprocess.DEVNULL
-        )
+    result = subprocess.run(
+        ["bash", str(script)], capture_output=True, text=True, timeout=1200, stdin=subprocess.DEVNULL
+    )
     if result.returncode != 0:
         raise RuntimeError(
             f"{script} failed (exit {result.returncode}); run it by hand to see why:\n"

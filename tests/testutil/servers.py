@@ -124,9 +124,11 @@ class RemoteCache:
 
 def bgd_path() -> str:
     """BuildGrid's `bgd`: $OCIBUILD_BGD, or install-test-deps' venv (installed on first use)."""
-    path = Path(os.environ.get("OCIBUILD_BGD") or bgd_default())
-    if not path.exists():
-        ensure_test_deps()
+    if os.environ.get("OCIBUILD_BGD"):
+        path = Path(os.environ["OCIBUILD_BGD"])
+    else:
+        ensure_test_deps()  # quick when installed; completes an interrupted BuildGrid install
+        path = bgd_default()
     if not path.exists():
         raise RuntimeError(f"BuildGrid's `bgd` is not at {path}: unset OCIBUILD_BGD or point it at bgd")
     return str(path)
