@@ -1,7 +1,7 @@
 """Pants backend `pants_oci`: APK lockfiles and layers, and OCI images (see README)."""
 
 from pants_oci import target_types as _target_types
-from pants_oci.goals import generate_apk_lockfiles, package
+from pants_oci.goals import generate_apk_lockfiles, package, run
 from pants_oci.subsystems.ocibuild_tool import OciBuildTool
 from pants_oci.util_rules import apk_downloads, layers, ocibuild_process
 
@@ -18,4 +18,5 @@ def rules():
         *layers.rules(),
         *package.rules(),
         *generate_apk_lockfiles.rules(),
+        *run.rules(),
     )
