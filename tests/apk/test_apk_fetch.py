@@ -408,10 +408,10 @@ def test_lock_falls_through_a_corrupt_index_to_the_next_mirror(tmp_path: Path) -
 def test_lock_falls_through_a_broken_key_to_the_next_mirror(tmp_path: Path) -> None:
     keys_url = "https://alpinelinux.org/keys/"
     real_key = (apk_mirror() / "keys" / ALPINE_KEY).read_bytes()
-    for mirror, key in (("bad", real_key.replace(b"PUBLIC KEY", b"PRIVATE KEY")), ("good", real_key)):
+    for mirror, pem in (("bad", real_key.replace(b"PUBLIC KEY", b"PRIVATE KEY")), ("good", real_key)):
         _alpine_mirror(tmp_path / mirror, tamper=False)
         (tmp_path / mirror / "keys").mkdir()
-        (tmp_path / mirror / "keys" / ALPINE_KEY).write_bytes(key)
+        (tmp_path / mirror / "keys" / ALPINE_KEY).write_bytes(pem)
     spec_text = (
         f"contents:\n  repositories: [{ALPINE}v3.19/main]\n  keyring: [{keys_url}{ALPINE_KEY}]\n"
         "  packages: [alpine-release]\narchs: [x86_64]\n"
