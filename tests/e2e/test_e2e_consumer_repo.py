@@ -11,6 +11,7 @@ Pants' process, and the core must get them from its own lock in its Processes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -70,7 +71,7 @@ def built(workspace: Path) -> Dict[str, object]:
 def consumer_pants_toml(version: str, wheel_dir: Path) -> str:
     pex_pex = cache_dir() / f"pex-{PEX_VERSION}.pex"
     assert pex_pex.is_file(), f"{pex_pex} is missing: ./pants builds it on first use"
-    sha256 = __import__("hashlib").sha256(pex_pex.read_bytes()).hexdigest()
+    sha256 = hashlib.sha256(pex_pex.read_bytes()).hexdigest()
     size = pex_pex.stat().st_size
     platforms = ("linux_x86_64", "linux_arm64", "macos_x86_64", "macos_arm64")
     known_versions = [f"v{PEX_VERSION}|{p}|{sha256}|{size}" for p in platforms]
