@@ -15,6 +15,7 @@ from pants_oci import register
 from pants_oci.util_rules.layers import ApkLayerInputs, ApkLayerInputsRequest
 from testutil.apk_layers import alpine_lock, alpine_packages_dir
 from testutil.paths import apk_mirror
+from testutil.plugin_rules import plugin_rules
 
 LOCK_PATH = "img/apko.lock.json"
 PACKAGES = ("busybox", "ca-certificates-bundle", "tzdata", "alpine-release")
@@ -24,7 +25,7 @@ PACKAGES = ("busybox", "ca-certificates-bundle", "tzdata", "alpine-release")
 def rule_runner() -> RuleRunner:
     runner = RuleRunner(
         rules=[
-            *register.rules(),
+            *plugin_rules(),
             QueryRule(ApkLayerInputs, [ApkLayerInputsRequest]),
             QueryRule(DigestContents, [Digest]),
         ],

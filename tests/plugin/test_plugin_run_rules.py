@@ -5,26 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pants.backend.python.goals import lockfile as python_lockfile
-from pants.core.goals import generate_lockfiles, package
 from pants.core.goals.run import RunRequest
-from pants.core.util_rules import archive
 from pants.engine.addresses import Address
 from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 from pants_oci import register
 from pants_oci.goals.run import OciImageRunFieldSet
+from testutil.plugin_rules import plugin_rules
 
 
 @pytest.fixture
 def rule_runner() -> RuleRunner:
     return RuleRunner(
         rules=[
-            *register.rules(),
-            *generate_lockfiles.rules(),
-            *python_lockfile.rules(),
-            *package.rules(),
-            *archive.rules(),
+            *plugin_rules(),
             QueryRule(RunRequest, [OciImageRunFieldSet]),
         ],
         target_types=register.target_types(),
