@@ -115,6 +115,11 @@ def test_go_binary_in_the_layer_is_static_and_runs(checkout: Path, tmp_path: Pat
     _, content, _ = layer_member(checkout, "go", "usr/local/bin/hello-go")
     assert content[:4] == b"\x7fELF"
     assert b"/lib64/ld-linux" not in content and b"libc.so" not in content  # no interpreter: static
+    # Reproducible: Go keeps source file names, which must name neither the sandbox nor the host's
+    # GOROOT (pants.toml's [golang] settings and the go_mod's -trimpath=/proc/self/cwd).
+    assert b"kinds/go/main.go" in content
+    for leak in (b"pants-sandbox-", b"/proc/self/cwd", str(checkout).encode(), b"/usr/lib/go"):
+        assert leak not in content, leak
     binary = tmp_path / "hello-go"
     binary.write_bytes(content)
     binary.chmod(0o755)
