@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Optional, Sequence, Tuple
+import re
+from typing import Any, Dict, Optional, Sequence, Tuple
 
+from ocibuild.oci.platforms import ALPINE_PLATFORMS
 from pants.core.goals.package import OutputPathField
 from pants.engine.addresses import Address
 from pants.engine.target import (
@@ -20,6 +22,47 @@ from pants.engine.target import (
     Target,
 )
 from pants.util.strutil import help_text
+
+
+def _invalid(field: type, address: Address, value: Any, allowed: str) -> InvalidFieldException:
+    return InvalidFieldException(
+        f"The {field.alias!r} field in target {address} is {value!r}: {allowed}"  # type: ignore[attr-defined]
+    )
+
+
+def _oci_arch_names() -> Dict[str, str]:
+    """OCI `architecture[/variant]` -> Alpine name, derived from the core's one platform table."""
+    names: Dict[str, str] = {}
+    by_arch: Dict[str, list] = {}
+    for alpine, platform in ALPINE_PLATFORMS.items():
+        names[platform.architecture + (f"/{platform.variant}" if platform.variant else "")] = alpine
+        by_arch.setdefault(platform.architecture, []).append(alpine)
+    # A bare name only where it is unambiguous (`arm64` yes, `arm` no: v6 or v7).
+    names.update({arch: alpines[0] for arch, alpines in by_arch.items() if len(alpines) == 1})
+    return names
+
+
+_OCI_ARCH_NAMES = _oci_arch_names()
+
+
+def normalise_architectures(
+    field: type, raw: Optional[Tuple[str, ...]], address: Address
+) -> Optional[Tuple[str, ...]]:
+    """Alpine names (what the lockfiles and the core use), accepting OCI names as well."""
+    if raw is None:
+        return None
+    out: list = []
+    for arch in raw:
+        name = arch if arch in ALPINE_PLATFORMS else _OCI_ARCH_NAMES.get(arch)
+        if name is None:
+            allowed = (
+                ", ".join(sorted(ALPINE_PLATFORMS)) + " (or OCI " + ", ".join(sorted(_OCI_ARCH_NAMES)) + ")"
+            )
+            raise _invalid(field, address, arch, f"an architecture must be one of {allowed}.")
+        if name not in out:
+            out.append(name)
+    return tuple(out)
+
 
 # --------------------------------------------------------------------------------------------------
 # apk_layer
@@ -60,10 +103,14 @@ class ApkArchitecturesField(StringSequenceField):
     alias = "architectures"
     help = help_text(
         """
-        APK architectures to build the layer for (e.g. `x86_64`, `aarch64`).
-        Default: every architecture the lockfile has.
+        APK architectures to build the layer for (e.g. `x86_64`, `aarch64`; OCI names such as
+        `amd64`, `arm64`, `arm/v7` are accepted too). Default: every architecture the lockfile has.
         """
     )
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[Any], address: Address) -> Optional[Tuple[str, ...]]:
+        return normalise_architectures(cls, super().compute_value(raw_value, address), address)
 
 
 class ApkAccountsField(Field):
@@ -156,17 +203,42 @@ class OciLayerDestinationField(StringField):
     default = "/"
     help = "Absolute directory in the image where the files are placed (by their base names)."
 
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> str:
+        value = super().compute_value(raw_value, address)
+        assert value is not None
+        if not value.startswith("/") or ".." in value.split("/"):
+            raise _invalid(cls, address, value, "it must be an absolute path (e.g. `/app/bin`) without `..`.")
+        return value
+
 
 class OciLayerFileModeField(StringField):
     alias = "file_mode"
     default = None
     help = "Octal mode for the files, e.g. `0755`. Default: 0755 if executable, else 0644."
 
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
+        value = super().compute_value(raw_value, address)
+        if value is not None and not re.fullmatch(r"[0-7]{3,4}", value):
+            raise _invalid(
+                cls, address, value, "it must be an octal mode string from 0000 to 7777, e.g. `0755`."
+            )
+        return value
+
 
 class OciLayerOwnerField(StringField):
     alias = "owner"
     default = "0:0"
     help = "Numeric `uid:gid` owning the files."
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> str:
+        value = super().compute_value(raw_value, address)
+        assert value is not None
+        if not re.fullmatch(r"[0-9]+:[0-9]+", value):
+            raise _invalid(cls, address, value, "it must be numeric `uid:gid`, e.g. `65532:65532`.")
+        return value
 
 
 class OciLayerTarget(Target):
@@ -250,7 +322,18 @@ class OciImageAnnotationsField(DictStringToStringField):
 
 class OciImageExposedPortsField(StringSequenceField):
     alias = "exposed_ports"
-    help = "Ports to expose, e.g. `8080/tcp`."
+    help = "Ports to expose: `N`, `N/tcp` or `N/udp` with N from 1 to 65535, e.g. `8080/tcp`."
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[Any], address: Address) -> Optional[Tuple[str, ...]]:
+        value = super().compute_value(raw_value, address)
+        for port in value or ():
+            match = re.fullmatch(r"([0-9]{1,5})(/tcp|/udp)?", port)
+            if not match or not 1 <= int(match.group(1)) <= 65535:
+                raise _invalid(
+                    cls, address, port, "a port must be `N`, `N/tcp` or `N/udp` with N from 1 to 65535."
+                )
+        return value
 
 
 class OciImageRepositoryField(StringField):
@@ -262,16 +345,31 @@ class OciImageArchitecturesField(StringSequenceField):
     alias = "architectures"
     help = help_text(
         """
-        APK-style architectures (`x86_64`, `aarch64`, ...) of the image. Default: those of the
-        base and the `apk_layer`s; needed only for an image of plain-file layers on scratch.
+        APK-style architectures (`x86_64`, `aarch64`, ...; OCI names such as `amd64`, `arm64`,
+        `arm/v7` are accepted too) of the image. Default: those of the base and the `apk_layer`s;
+        needed only for an image of plain-file layers on scratch.
         """
     )
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[Any], address: Address) -> Optional[Tuple[str, ...]]:
+        return normalise_architectures(cls, super().compute_value(raw_value, address), address)
 
 
 class OciImageTagField(StringField):
     alias = "tag"
     default = "latest"
     help = "Tag recorded in the layout's index.json and the archives."
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> str:
+        value = super().compute_value(raw_value, address)
+        assert value is not None
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}", value):
+            raise _invalid(
+                cls, address, value, "a tag is 1-128 of A-Z a-z 0-9 _ . - and must not start with . or -."
+            )
+        return value
 
 
 class OciImageTarget(Target):
