@@ -5,6 +5,7 @@ and a lock of just those packages, so that its cache key ignores the rest of the
 from __future__ import annotations
 
 import dataclasses
+import types
 
 import pytest
 from ocibuild.apk.lockfile import Lockfile, dump_lockfile, load_lockfile, select_packages
@@ -12,7 +13,8 @@ from pants.engine.fs import Digest, DigestContents
 from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 from pants_oci import register
-from pants_oci.util_rules.layers import ApkLayerInputs, ApkLayerInputsRequest
+from pants_oci.errors import ApkLockfileError, StaleApkLockfileError
+from pants_oci.util_rules.layers import ApkLayerInputs, ApkLayerInputsRequest, _check_lock_is_fresh
 from testutil.apk_layers import alpine_lock, alpine_packages_dir
 from testutil.paths import apk_mirror
 from testutil.plugin_rules import plugin_rules
@@ -101,6 +103,7 @@ def test_a_lock_without_sha256_and_size_says_to_relock(rule_runner: RuleRunner, 
     )
     with pytest.raises(ExecutionError) as error:
         _inputs(rule_runner, apko_style)
+    assert [type(e) for e in error.value.wrapped_exceptions] == [ApkLockfileError]
     message = str(error.value).strip().splitlines()[-1].split(": ", 1)[1]
     assert message == (
         f"img:packages: {LOCK_PATH}: package musl (x86_64) has no sha256/size, which Pants needs to "
@@ -111,4 +114,13 @@ def test_a_lock_without_sha256_and_size_says_to_relock(rule_runner: RuleRunner, 
 def test_a_package_not_in_the_lock_is_named(rule_runner: RuleRunner, lock: Lockfile) -> None:
     with pytest.raises(ExecutionError) as error:
         _inputs(rule_runner, lock, packages=("nano",))
+    assert [type(e) for e in error.value.wrapped_exceptions] == [ApkLockfileError]
     assert f"img:packages: {LOCK_PATH}: package nano is not in the lock for x86_64" in str(error.value)
+
+
+def test_a_stale_lock_raises_stale_apk_lockfile_error(lock: Lockfile) -> None:
+    stale = dataclasses.replace(lock, spec_name="img/apko.yaml", spec_checksum="sha256-not-this-spec")
+    apk = types.SimpleNamespace(resolves={"img": "img/apko.yaml"})
+    with pytest.raises(StaleApkLockfileError, match="is stale: img/apko.yaml changed since it was locked"):
+        _check_lock_is_fresh(stale, LOCK_PATH, b"contents: {}\n", apk)  # type: ignore[arg-type]
+    assert issubclass(StaleApkLockfileError, ApkLockfileError)

@@ -13,6 +13,7 @@ from pants.engine.internals.scheduler import ExecutionError
 from pants.engine.target import HydratedSources, HydrateSourcesRequest
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 from pants_oci import register
+from pants_oci.errors import OciImageBaseError, OciImageLayersError
 from pants_oci.goals.package import BuiltImage, OciImageFieldSet
 from pants_oci.target_types import ApkLockfileField
 from pants_oci.util_rules.layers import ApkLayerFieldSet, OciLayerFieldSet
@@ -62,7 +63,25 @@ def test_base_that_is_not_an_image_is_named(rule_runner: RuleRunner) -> None:
     target = rule_runner.get_target(Address("img", target_name="app"))
     with pytest.raises(ExecutionError) as error:
         rule_runner.request(BuiltImage, [OciImageFieldSet.create(target)])
+    assert [type(e) for e in error.value.wrapped_exceptions] == [OciImageBaseError]
     assert error_message(error.value) == (
         "img:app: `base` names img:motd (file), not one `oci_image` target: point it at "
         "an image (e.g. //images/static:static), or leave it unset to build on scratch."
+    )
+
+
+def test_layer_that_is_not_a_layer_is_named(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files(
+        {
+            "img/BUILD": 'file(name="motd", source="motd")\noci_image(name="app", layers=[":motd"])',
+            "img/motd": "hello\n",
+        }
+    )
+    target = rule_runner.get_target(Address("img", target_name="app"))
+    with pytest.raises(ExecutionError) as error:
+        rule_runner.request(BuiltImage, [OciImageFieldSet.create(target)])
+    assert [type(e) for e in error.value.wrapped_exceptions] == [OciImageLayersError]
+    assert error_message(error.value) == (
+        "img:app: `layers` may name `apk_layer` and `oci_layer` targets only, not img:motd (file); "
+        "wrap files and packages in an `oci_layer`."
     )

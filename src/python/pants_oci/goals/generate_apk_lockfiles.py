@@ -30,6 +30,7 @@ from pants.engine.process import ProcessCacheScope, ProcessResult
 from pants.engine.rules import Get, collect_rules, rule
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
+from pants_oci.errors import MissingApkSpecError
 from pants_oci.subsystems.apk import ApkSubsystem, lockfile_for_spec
 from pants_oci.util_rules.ocibuild_process import OciBuildProcess
 
@@ -122,7 +123,7 @@ def _old_lock(text: str, path: str) -> Lockfile | None:
 async def generate_apk_lockfile(request: GenerateApkLockfile, apk: ApkSubsystem) -> GenerateLockfileResult:
     spec_contents = await Get(DigestContents, PathGlobs([request.spec_path]))
     if not spec_contents:
-        raise ValueError(
+        raise MissingApkSpecError(
             f"[apk].resolves names {request.spec_path!r} for resolve {request.resolve_name!r}, "
             "but there is no such file: create it or fix the option."
         )

@@ -25,6 +25,7 @@ from pants.engine.process import ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import Targets
 from pants.engine.unions import UnionRule
+from pants_oci.errors import OciImageBaseError, OciImageLayersError
 from pants_oci.subsystems.ocibuild_tool import OciBuildTool
 from pants_oci.target_types import (
     OciImageAnnotationsField,
@@ -93,7 +94,7 @@ class BuiltImage:
 def _check_layer_targets(targets: Targets, owner: str) -> None:
     for target in targets:
         if not (ApkLayerFieldSet.is_applicable(target) or OciLayerFieldSet.is_applicable(target)):
-            raise ValueError(
+            raise OciImageLayersError(
                 f"{owner}: `layers` may name `apk_layer` and `oci_layer` targets only, "
                 f"not {target.address} ({target.alias}); wrap files and packages in an `oci_layer`."
             )
@@ -107,7 +108,7 @@ async def build_oci_image(field_set: OciImageFieldSet, tool: OciBuildTool) -> Bu
     )
     if len(base_targets) > 1 or any(not OciImageFieldSet.is_applicable(t) for t in base_targets):
         named = ", ".join(f"{t.address} ({t.alias})" for t in base_targets)
-        raise ValueError(
+        raise OciImageBaseError(
             f"{field_set.address}: `base` names {named}, not one `oci_image` target: point it at an "
             "image (e.g. //images/static:static), or leave it unset to build on scratch."
         )

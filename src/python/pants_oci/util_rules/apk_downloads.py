@@ -12,6 +12,7 @@ from typing import Tuple
 
 from pants.engine.fs import AddPrefix, Digest, DownloadFile, FileDigest, MergeDigests
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants_oci.errors import ApkDownloadError
 from pants_oci.subsystems.apk import ApkSubsystem
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ async def download_apk(download: ApkDownload, apk: ApkSubsystem) -> DownloadedAp
             return DownloadedApk(digest)
         except Exception as e:  # the engine raises its own error types; try the next mirror
             failures.append(f"{candidate}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
-    raise ValueError(
+    raise ApkDownloadError(
         f"could not download {download.url} (sha256 {download.sha256}, {download.size} bytes) "
         f"from any of {len(candidates)} location(s): {'; '.join(failures)}. Check [apk].mirrors "
         "and the network, or re-lock if the package left the repository."

@@ -36,6 +36,7 @@ from pants.engine.target import (
     SourcesField,
     Targets,
 )
+from pants_oci.errors import ApkLockfileError, OciLayerContentsError, StaleApkLockfileError
 from pants_oci.subsystems.apk import ApkSubsystem
 from pants_oci.subsystems.ocibuild_tool import OciBuildTool
 from pants_oci.target_types import (
@@ -110,7 +111,7 @@ def _check_lock_is_fresh(lock: Lockfile, lock_path: str, spec: Optional[bytes], 
     if lock.matches_spec(spec) is False:  # None: no checksum recorded (an old apko lock): trust it
         resolves = [name for name, path in apk.resolves.items() if path == lock.spec_name]
         how = f"--resolve={resolves[0]}" if resolves else "(add the spec to [apk].resolves)"
-        raise ValueError(
+        raise StaleApkLockfileError(
             f"{lock_path} is stale: {lock.spec_name} changed since it was locked. "
             f"Run `pants generate-lockfiles {how}`."
         )
@@ -143,10 +144,10 @@ async def apk_layer_inputs(request: ApkLayerInputsRequest) -> ApkLayerInputs:
         # the same function the layer builder uses, so the inputs are exactly what it installs
         closure = select_packages(request.lock.packages_for(request.arch), request.packages, request.arch)
     except OciBuildError as e:
-        raise ValueError(f"{request.owner}: {request.lock_path}: {e}") from None
+        raise ApkLockfileError(f"{request.owner}: {request.lock_path}: {e}") from None
     unpinned = [p for p in closure if p.sha256 is None or p.size is None]
     if unpinned:
-        raise ValueError(
+        raise ApkLockfileError(
             f"{request.owner}: {request.lock_path}: package {unpinned[0].name} ({request.arch}) has no "
             "sha256/size, which Pants needs to download it (a lock written by apko?): re-lock with "
             "`pants generate-lockfiles`."
@@ -173,7 +174,7 @@ async def build_apk_layers(field_set: ApkLayerFieldSet, apk: ApkSubsystem, tool:
     archs = list(field_set.architectures.value or locked_archs)
     missing = sorted(set(archs) - set(locked_archs))
     if missing:
-        raise ValueError(
+        raise ApkLockfileError(
             f"{field_set.address}: {lock_file.path} has no packages for {', '.join(missing)} "
             f"(it has {', '.join(locked_archs)}): add the architecture to the spec's `archs` and re-lock."
         )
@@ -255,7 +256,7 @@ async def build_oci_layer(field_set: OciLayerFieldSet, tool: OciBuildTool) -> Bu
         MergeDigests([*(p.digest for p in packages), *(s.snapshot.digest for s in file_sources)]),
     )
     if not files.files:
-        raise ValueError(f"{field_set.address}: `contents` gave no files to put in the layer.")
+        raise OciLayerContentsError(f"{field_set.address}: `contents` gave no files to put in the layer.")
     inputs = await Get(Digest, AddPrefix(files.digest, "files"))
     argv = [
         "files-layer",

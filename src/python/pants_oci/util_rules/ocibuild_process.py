@@ -13,6 +13,7 @@ from pants.engine.fs import EMPTY_DIGEST, CreateDigest, Digest, FileContent
 from pants.engine.process import Process, ProcessCacheScope
 from pants.engine.rules import Get, collect_rules, rule
 from pants.util.logging import LogLevel
+from pants_oci.errors import OciBuildCoreError
 from pants_oci.subsystems.ocibuild_tool import OciBuildTool
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def _core_sources() -> Tuple[FileContent, ...]:
 
     walk(importlib.resources.files(CORE_PACKAGE), CORE_PACKAGE)
     if f"{CORE_PACKAGE}/__main__.py" not in {f.path for f in files}:
-        raise ValueError(
+        raise OciBuildCoreError(
             f"the `{CORE_PACKAGE}` package's files are not readable (no {CORE_PACKAGE}/__main__.py)"
         )
     return tuple(files)
