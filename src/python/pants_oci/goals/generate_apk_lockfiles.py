@@ -67,7 +67,9 @@ async def setup_apk_lockfile_requests(
         GenerateApkLockfile(
             resolve_name=name,
             lockfile_dest=lockfile_for_spec(apk.resolves[name]),
-            diff=True,
+            # The core goal sets it when `[generate-lockfiles].diff` (or `diff_include_unchanged`)
+            # is on, as for Pants' own resolves.
+            diff=False,
             spec_path=apk.resolves[name],
         )
         for name in requested
@@ -119,6 +121,21 @@ def _old_lock(text: str, path: str) -> Lockfile | None:
         return None
 
 
+def lockfile_diff(request: GenerateApkLockfile, old_text: str | None, new_text: str) -> LockfileDiff | None:
+    """The per-package changes `generate-lockfiles` prints; None unless the goal asked for them
+    (`[generate-lockfiles].diff`)."""
+    if not request.diff:
+        return None
+    old = _old_lock(old_text, request.lockfile_dest) if old_text is not None else None
+    new = load_lockfile(new_text, request.lockfile_dest, check_keys=False)
+    return LockfileDiff.create(
+        path=request.lockfile_dest,
+        resolve_name=request.resolve_name,
+        old=_packages(old),
+        new=_packages(new),
+    )
+
+
 @rule(desc="Generate an APK lockfile", level=LogLevel.DEBUG)
 async def generate_apk_lockfile(request: GenerateApkLockfile, apk: ApkSubsystem) -> GenerateLockfileResult:
     spec_contents = await Get(DigestContents, PathGlobs([request.spec_path]))
@@ -147,16 +164,15 @@ async def generate_apk_lockfile(request: GenerateApkLockfile, apk: ApkSubsystem)
             cache_scope=ProcessCacheScope.PER_SESSION,
         ),
     )
-    new_contents = await Get(DigestContents, Digest, result.output_digest)
-    old_contents = await Get(DigestContents, PathGlobs([request.lockfile_dest]))
-    old = _old_lock(old_contents[0].content.decode(), request.lockfile_dest) if old_contents else None
-    new = load_lockfile(new_contents[0].content.decode(), request.lockfile_dest, check_keys=False)
-    diff = LockfileDiff.create(
-        path=request.lockfile_dest,
-        resolve_name=request.resolve_name,
-        old=_packages(old),
-        new=_packages(new),
-    )
+    diff = None
+    if request.diff:
+        new_contents = await Get(DigestContents, Digest, result.output_digest)
+        old_contents = await Get(DigestContents, PathGlobs([request.lockfile_dest]))
+        diff = lockfile_diff(
+            request,
+            old_contents[0].content.decode() if old_contents else None,
+            new_contents[0].content.decode(),
+        )
     return GenerateLockfileResult(result.output_digest, request.resolve_name, request.lockfile_dest, diff)
 
 
