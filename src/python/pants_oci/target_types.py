@@ -21,6 +21,7 @@ from pants.engine.target import (
     StringSequenceField,
     Target,
 )
+from pants.util.docutil import bin_name
 from pants.util.strutil import help_text
 
 
@@ -84,7 +85,7 @@ class ApkLockfileField(SingleSourceField):
         if not files:
             raise InvalidFieldException(
                 f"{self.address}: the lockfile {self.file_path} does not exist: write it with "
-                "`pants generate-lockfiles` (its spec must be in [apk].resolves), or fix `lockfile`."
+                f"`{bin_name()} generate-lockfiles` (its spec must be in [apk].resolves), or fix `lockfile`."
             )
         super().validate_resolved_files(files)
 

@@ -36,6 +36,7 @@ from pants.engine.target import (
     SourcesField,
     Targets,
 )
+from pants.util.docutil import bin_name
 from pants_oci.errors import ApkLockfileError, OciLayerContentsError, StaleApkLockfileError
 from pants_oci.subsystems.apk import ApkSubsystem
 from pants_oci.subsystems.ocibuild_tool import OciBuildTool
@@ -113,7 +114,7 @@ def _check_lock_is_fresh(lock: Lockfile, lock_path: str, spec: Optional[bytes], 
         how = f"--resolve={resolves[0]}" if resolves else "(add the spec to [apk].resolves)"
         raise StaleApkLockfileError(
             f"{lock_path} is stale: {lock.spec_name} changed since it was locked. "
-            f"Run `pants generate-lockfiles {how}`."
+            f"Run `{bin_name()} generate-lockfiles {how}`."
         )
 
 
@@ -150,7 +151,7 @@ async def apk_layer_inputs(request: ApkLayerInputsRequest) -> ApkLayerInputs:
         raise ApkLockfileError(
             f"{request.owner}: {request.lock_path}: package {unpinned[0].name} ({request.arch}) has no "
             "sha256/size, which Pants needs to download it (a lock written by apko?): re-lock with "
-            "`pants generate-lockfiles`."
+            f"`{bin_name()} generate-lockfiles`."
         )
     downloads = tuple(ApkDownload(p.url, p.sha256, p.size) for p in closure)  # type: ignore[arg-type]
     subset = dump_lockfile(request.lock.subset(request.arch, closure)).encode("ascii")
