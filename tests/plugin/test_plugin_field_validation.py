@@ -13,6 +13,7 @@ from pants.testutil.rule_runner import RuleRunner
 from pants_oci import register
 from pants_oci.target_types import (
     ApkArchitecturesField,
+    ApkLockfileField,
     OciImageArchitecturesField,
     OciImageExposedPortsField,
     OciImageTagField,
@@ -129,3 +130,8 @@ def test_oci_architecture_names_are_accepted(rule_runner: RuleRunner, given: lis
     assert image[OciImageArchitecturesField].value == expected
     layer = _target(rule_runner, f'apk_layer(name="t", lockfile="apko.lock.json", architectures={given!r})')
     assert layer[ApkArchitecturesField].value == expected
+
+
+def test_apk_layer_lockfile_defaults_to_apko_lock_json(rule_runner: RuleRunner) -> None:
+    layer = _target(rule_runner, 'apk_layer(name="t")')
+    assert layer[ApkLockfileField].value == "apko.lock.json"

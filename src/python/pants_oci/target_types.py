@@ -72,6 +72,7 @@ def normalise_architectures(
 
 class ApkLockfileField(SingleSourceField):
     alias = "lockfile"
+    required = False  # SingleSourceField is required by default, which would ignore `default`
     default = "apko.lock.json"
     expected_file_extensions = (".json",)
     help = help_text(
