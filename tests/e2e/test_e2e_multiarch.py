@@ -68,7 +68,9 @@ def test_two_architectures_make_an_image_index(tmp_path: Path) -> None:
         '--apk-resolves=+{"multi": "images/multi/apko.yaml"}',
         f'--apk-mirrors=+{{"{UPSTREAM}": ["file://{mirror}/"]}}',
     )
-    output = ok(run_pants(checkout, *options, "generate-lockfiles", "--resolve=multi"))
+    output = ok(
+        run_pants(checkout, *options, "generate-lockfiles", "--generate-lockfiles-diff", "--resolve=multi")
+    )
     assert "hello-data (aarch64)" in output and "hello-data (x86_64)" in output
     lock = json.loads((image_dir / "apko.lock.json").read_text())
     assert sorted(p["architecture"] for p in lock["contents"]["packages"]) == ["aarch64", "x86_64"]
