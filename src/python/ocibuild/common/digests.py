@@ -1,0 +1,50 @@
+"""Content digests in the forms the formats spell them: OCI's `sha256:<hex>`, apk's Q1 and apko's
+`<algorithm>-<base64>`. One place, so every package hashes the same way."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+from typing import Tuple
+
+__all__ = [
+    "sha256_digest",
+    "sha256_hex",
+    "file_sha256_digest",
+    "q1_checksum",
+    "base64_checksum",
+]
+
+_CHUNK = 1 << 20
+
+
+def sha256_hex(data: bytes) -> str:
+    """The bare lowercase hex sha256 (APKINDEX/lock `sha256` fields)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_digest(data: bytes) -> str:
+    """The OCI digest of `data`: "sha256:<hex>"."""
+    return "sha256:" + sha256_hex(data)
+
+
+def file_sha256_digest(path: Path) -> Tuple[str, int]:
+    """(OCI digest, size in bytes) of a file, read in chunks so large blobs never sit in memory."""
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            h.update(chunk)
+            size += len(chunk)
+    return "sha256:" + h.hexdigest(), size
+
+
+def base64_checksum(data: bytes, algorithm: str) -> str:
+    """ "<algorithm>-<base64 digest>": apko's member checksums and the lock's spec hash."""
+    return f"{algorithm}-{base64.b64encode(hashlib.new(algorithm, data).digest()).decode('ascii')}"
+
+
+def q1_checksum(control_member: bytes) -> str:
+    """apk's package identity (index C:, lockfile checksum): "Q1" + base64(sha1(raw control member))."""
+    return "Q1" + base64.b64encode(hashlib.sha1(control_member).digest()).decode("ascii")
