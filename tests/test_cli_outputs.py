@@ -13,12 +13,12 @@ import shutil
 from pathlib import Path
 from typing import Dict, Optional
 
-import ocibuild.layer.atomic as atomic
+import ocibuild.common.atomic as atomic
 import pytest
 from ocibuild.__main__ import main
 from ocibuild.apk.lockfile import dump_lockfile
+from ocibuild.common.atomic import staged_outputs, write_bytes_atomically
 from ocibuild.errors import OciBuildError
-from ocibuild.layer.atomic import staged_outputs, write_bytes_atomically
 from testutil.apk_layers import ALPINE_KEY, ALPINE_REPO, alpine_lock, alpine_packages_dir
 from testutil.oci_layers import write_layer
 from testutil.paths import apk_mirror

@@ -10,8 +10,10 @@ import re
 import tarfile
 
 import pytest
-from ocibuild.apk.checksums import member_checksum, q1_checksum, sha256_hex, verify_package
+from ocibuild.apk.checksums import verify_package
 from ocibuild.apk.signing import Keyring
+from ocibuild.common.digests import base64_checksum as member_checksum
+from ocibuild.common.digests import q1_checksum, sha256_hex
 from ocibuild.errors import OciBuildError
 from testutil.apkbuild import (
     OTHER_KEY,

@@ -14,6 +14,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
+from ocibuild.common.compression import GZIP_WBITS, gunzip
 from ocibuild.errors import OciBuildError
 
 _CHUNK = 1 << 16
@@ -33,7 +34,7 @@ def split_gzip_members(data: bytes, origin: str) -> List[Tuple[int, int]]:
     start = 0
     view = memoryview(data)
     while start < len(data):
-        decoder = zlib.decompressobj(wbits=31)  # 31: gzip header + trailer, one member
+        decoder = zlib.decompressobj(GZIP_WBITS)  # one member
         pos = start
         try:
             while not decoder.eof and pos < len(data):
@@ -57,10 +58,6 @@ def split_gzip_members(data: bytes, origin: str) -> List[Tuple[int, int]]:
         ranges.append((start, end))
         start = end
     return ranges
-
-
-def _gunzip(member: bytes) -> bytes:
-    return zlib.decompress(member, wbits=31)
 
 
 def _file_content(tar: tarfile.TarFile, info: tarfile.TarInfo, origin: str, what: str) -> bytes:
@@ -132,13 +129,15 @@ class ApkArchive:
     @property
     def control_files(self) -> Dict[str, bytes]:
         """Regular files of the control tar by name (".PKGINFO", ".post-install", or "DESCRIPTION", "APKINDEX")."""
-        members = _tar_members(_gunzip(self.control_member), self.origin, "control")
+        members = _tar_members(
+            gunzip(self.control_member, f"{self.origin}: control member"), self.origin, "control"
+        )
         return {info.name: content for info, content in members if content is not None}
 
 
 def _read_signatures(member: bytes, origin: str) -> Optional[Tuple[SignatureFile, ...]]:
     """The signature files of `member`, or None if it is not a signature member."""
-    members = _tar_members(_gunzip(member), origin, "first")
+    members = _tar_members(gunzip(member, f"{origin}: first member"), origin, "first")
     if not members or not all(info.name.startswith(".SIGN.") for info, _ in members):
         return None
     signatures = []

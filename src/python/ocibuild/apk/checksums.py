@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from typing import Optional, Sequence, Tuple
 
 from ocibuild.apk.archive import ApkArchive, read_apk
 from ocibuild.apk.pkginfo import PkgInfo, parse_pkginfo
 from ocibuild.apk.signing import Keyring
+from ocibuild.common.digests import base64_checksum, q1_checksum, sha256_hex
 from ocibuild.errors import OciBuildError
 
 RELOCK_ADVICE = "re-run `./pants generate-lockfiles` if the package legitimately changed upstream"
-
-
-def q1_checksum(control_member: bytes) -> str:
-    """apk's package identity (index C:, lockfile checksum): "Q1" + base64(sha1(raw control member))."""
-    return "Q1" + base64.b64encode(hashlib.sha1(control_member).digest()).decode("ascii")
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def member_checksum(raw_member: bytes, algorithm: str) -> str:
-    """apko's checksum of a package member: "<algorithm>-<base64 digest>" of its raw (gzip) bytes."""
-    return f"{algorithm}-{base64.b64encode(hashlib.new(algorithm, raw_member).digest()).decode('ascii')}"
 
 
 def _verify_members(
@@ -42,7 +27,7 @@ def _verify_members(
         algorithm = checksum.split("-", 1)[0]
         if algorithm not in ("sha1", "sha256"):
             raise OciBuildError(f"{origin}: {what} checksum {checksum}: unsupported algorithm; {advice}")
-        actual = member_checksum(data[start:stop], algorithm)
+        actual = base64_checksum(data[start:stop], algorithm)
         if actual != checksum:
             raise OciBuildError(
                 f"{origin}: {what} member (bytes {start}-{stop - 1}) has checksum {actual}, expected {checksum}: "

@@ -12,7 +12,6 @@ whose name does not resolve is given up at once and skipped for the rest of the 
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import socket
 import threading
@@ -23,6 +22,7 @@ from typing import Callable, Dict, List, Optional, Tuple, TypeVar
 import requests
 import urllib3  # pants: no-infer-dep (installed with requests, which wraps it)
 from ocibuild.apk.mirrors import Mirrors
+from ocibuild.common.digests import sha256_hex
 from ocibuild.errors import OciBuildError
 
 __all__ = ["Fetcher", "Mirrors", "file_url"]
@@ -205,7 +205,7 @@ def _check(data: bytes, sha256: Optional[str], size: Optional[int]) -> None:
     if size is not None and len(data) != size:
         raise _NotThere(f"size {len(data)} but expected {size}")
     if sha256 is not None:
-        actual = hashlib.sha256(data).hexdigest()
+        actual = sha256_hex(data)
         if actual != sha256:
             raise _NotThere(f"sha256 {actual} but expected {sha256}")
 

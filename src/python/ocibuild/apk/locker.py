@@ -8,7 +8,7 @@ import posixpath
 import urllib.parse
 from typing import Dict, List, Optional, Tuple
 
-from ocibuild.apk.checksums import member_checksum, sha256_hex, verify_package
+from ocibuild.apk.checksums import verify_package
 from ocibuild.apk.fetch import Fetcher
 from ocibuild.apk.index import ApkIndex, IndexEntry, load_index
 from ocibuild.apk.lockfile import (
@@ -23,6 +23,7 @@ from ocibuild.apk.resolve import resolve
 from ocibuild.apk.signing import Keyring, public_pem_problem
 from ocibuild.apk.spec import ImageContentsSpec
 from ocibuild.apk.version import compare_versions
+from ocibuild.common.digests import base64_checksum, sha256_hex
 from ocibuild.errors import OciBuildError
 
 
@@ -37,7 +38,7 @@ def _section(
     if byte_range is None:
         raise OciBuildError(f"{origin}: the package has no {what} member; it is not a valid .apk")
     start, end = byte_range
-    return LockedSection(start, end, member_checksum(raw[start:end], algorithm))
+    return LockedSection(start, end, base64_checksum(raw[start:end], algorithm))
 
 
 def _check_key(pem: bytes, ref: str) -> None:

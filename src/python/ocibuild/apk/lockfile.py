@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import posixpath
 import re
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import unquote
 
 from ocibuild.apk.version import parse_dependency
+from ocibuild.common.digests import base64_checksum
 from ocibuild.errors import OciBuildError
 from ocibuild.strictload import load_json
 
@@ -50,7 +50,7 @@ def spec_lock_checksum(spec_bytes: bytes) -> str:
 
     apko hashes the spec and the files it `include`s; our specs include nothing, so for the same
     spec file both tools write the same value."""
-    return "sha256-" + base64.b64encode(hashlib.sha256(spec_bytes).digest()).decode("ascii")
+    return base64_checksum(spec_bytes, "sha256")
 
 
 def _b64_digest(text: str, algorithm: str) -> Optional[bytes]:

@@ -13,10 +13,10 @@ import argparse
 from typing import List
 
 from ocibuild.apk.lockfile import load_lockfile
+from ocibuild.common.atomic import staged_outputs
 from ocibuild.errors import OciBuildError
 from ocibuild.layer.accounts import load_accounts
 from ocibuild.layer.apk_layer import ApkLayerOptions, build_apk_layer
-from ocibuild.layer.atomic import staged_outputs
 
 
 def _read_text(path: str, what: str) -> str:

@@ -16,8 +16,8 @@ from ocibuild.apk.fetch import Fetcher, Mirrors
 from ocibuild.apk.locker import describe_changes, lock
 from ocibuild.apk.lockfile import Lockfile, dump_lockfile, load_lockfile
 from ocibuild.apk.spec import load_spec
+from ocibuild.common.atomic import write_bytes_atomically
 from ocibuild.errors import OciBuildError
-from ocibuild.layer.atomic import write_bytes_atomically
 
 
 def _parser() -> argparse.ArgumentParser:

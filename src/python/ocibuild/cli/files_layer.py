@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import List
 
-from ocibuild.layer.atomic import staged_outputs
+from ocibuild.common.atomic import staged_outputs
 from ocibuild.layer.files_layer import FilesLayerOptions, build_files_layer, parse_mode, parse_owner
 
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import zlib
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
+from ocibuild.common.compression import gunzip
 from ocibuild.errors import OciBuildError
 from ocibuild.layer.tarball import DIR, FILE, HARDLINK, SYMLINK, TarEntry, check_relative_path
 from ocibuild.layer.tarread import iter_tar
@@ -46,20 +46,9 @@ def install_scripts(control_files: Dict[str, bytes]) -> List[str]:
     return sorted(n for n in control_files if n not in _NOT_SCRIPTS and not n.startswith(".SIGN."))
 
 
-def _gunzip_member(member: bytes, package: str) -> bytes:
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        data = d.decompress(member) + d.flush()
-    except zlib.error as e:
-        raise OciBuildError(f"package {package}: data member is not valid gzip ({e})") from None
-    if not d.eof:
-        raise OciBuildError(f"package {package}: data member is truncated")
-    return data
-
-
 def read_data_member(data_member: bytes, package: str, *, allow_setuid: bool = False) -> List[PackageFile]:
     """Entries of the data member in archive order; see the module docstring for the checks."""
-    raw = _gunzip_member(data_member, package)
+    raw = gunzip(data_member, f"package {package}: data member")
     who = f"package {package}"
     out: List[PackageFile] = []
     file_checksums: Dict[str, Optional[str]] = {}

@@ -31,10 +31,10 @@ from ocibuild.apk.lockfile import LockedPackage, Lockfile, select_packages
 from ocibuild.apk.pkginfo import PkgInfo
 from ocibuild.apk.signing import Keyring
 from ocibuild.apk.version import parse_dependency
+from ocibuild.common.atomic import write_bytes_atomically
 from ocibuild.errors import OciBuildError
 from ocibuild.layer import accounts as accounts_mod
 from ocibuild.layer.apk_contents import install_scripts, read_data_member, scripts_error
-from ocibuild.layer.atomic import write_bytes_atomically
 from ocibuild.layer.installed_db import InstalledPackage, render_installed
 from ocibuild.layer.rootfs import RootFs
 from ocibuild.layer.tarball import DEFAULT_GZIP_LEVEL, DIR, FILE, LayerBlob, TarEntry, write_layer

@@ -7,9 +7,9 @@ import posixpath
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ocibuild.common.atomic import write_bytes_atomically
 from ocibuild.errors import OciBuildError
 from ocibuild.layer.accounts import MAX_ID
-from ocibuild.layer.atomic import write_bytes_atomically
 from ocibuild.layer.tarball import DIR, FILE, LayerBlob, TarEntry, check_relative_path, write_layer
 
 DESCRIPTOR_SCHEMA = "ocibuild.files-layer.v1"

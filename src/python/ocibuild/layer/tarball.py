@@ -27,8 +27,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Dict, Iterable, List, Optional, Tuple
 
+from ocibuild.common.atomic import atomic_output
 from ocibuild.errors import OciBuildError
-from ocibuild.layer.atomic import atomic_output
 
 LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
 # Measured on Alpine packages (benchmarks/apk_layer_bench.py): level 6 gives the smallest output,

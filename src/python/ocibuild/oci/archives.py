@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ocibuild.layer.atomic import atomic_output
+from ocibuild.common.atomic import atomic_output
 from ocibuild.oci.descriptors import canonical_json
 from ocibuild.oci.layers import LayerFacts, open_uncompressed
 from ocibuild.oci.layout import INDEX_FILE, layout_files

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple
 
+from ocibuild.common.digests import sha256_digest
 from ocibuild.errors import OciBuildError
 from ocibuild.oci.platforms import Platform
 
@@ -36,21 +35,6 @@ _DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 def canonical_json(value: Any) -> bytes:
     """The byte-stable form: sorted keys, compact separators, UTF-8, no trailing newline."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def sha256_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def file_sha256(path: Path) -> Tuple[str, int]:
-    """(digest, size) of a file, read in chunks."""
-    h = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-            size += len(chunk)
-    return "sha256:" + h.hexdigest(), size
 
 
 def check_digest(value: Any, where: str) -> str:

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from ocibuild.common.atomic import write_bytes_atomically
 from ocibuild.errors import OciBuildError
-from ocibuild.layer.atomic import write_bytes_atomically
 from ocibuild.oci.archives import DockerImage, write_docker_archive, write_oci_archive
 from ocibuild.oci.config import ConfigOptions, HistoryStep, build_config
 from ocibuild.oci.descriptors import (

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Optional, Tuple
 
+from ocibuild.common.compression import GzipStream
 from ocibuild.errors import OciBuildError
 from ocibuild.oci.descriptors import (
     GZIP_LAYER_MEDIA_TYPES,
@@ -59,7 +59,7 @@ def _hash_layer(path: Path, media_type: str) -> Tuple[LayerFacts, Optional[str]]
     uncompressed_size = 0
     problem: Optional[str] = None
     gzipped = media_type in GZIP_LAYER_MEDIA_TYPES
-    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    stream = GzipStream()
     try:
         with open(path, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -69,22 +69,13 @@ def _hash_layer(path: Path, media_type: str) -> Tuple[LayerFacts, Optional[str]]
                     uncompressed.update(chunk)
                     uncompressed_size += len(chunk)
                     continue
-                while chunk and problem is None:
-                    try:
-                        data = decompressor.decompress(chunk)
-                    except zlib.error as e:
-                        problem = f"the gzip stream is corrupt ({e})"
-                        break
-                    uncompressed.update(data)
-                    uncompressed_size += len(data)
-                    # A blob may be several concatenated gzip members: start a new one on the leftovers.
-                    chunk = decompressor.unused_data
-                    if chunk:
-                        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                data = stream.feed(chunk)
+                uncompressed.update(data)
+                uncompressed_size += len(data)
     except OSError as e:
         raise OciBuildError(f"{path}: cannot read the layer ({e.strerror or e})") from None
-    if gzipped and problem is None and not decompressor.eof:
-        problem = "the gzip stream is truncated"
+    if gzipped:
+        problem = stream.finish()
     facts = LayerFacts(
         Descriptor(media_type, "sha256:" + compressed.hexdigest(), size),
         "sha256:" + uncompressed.hexdigest(),

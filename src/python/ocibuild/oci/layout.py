@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from ocibuild.common.atomic import atomic_output, write_bytes_atomically
+from ocibuild.common.digests import sha256_digest
 from ocibuild.errors import OciBuildError
-from ocibuild.layer.atomic import atomic_output, write_bytes_atomically
 from ocibuild.oci.descriptors import (
     DOCKER_MANIFEST,
     DOCKER_MANIFEST_LIST,
@@ -94,7 +94,7 @@ def _read_json_blob(layout: Path, descriptor: Descriptor, what: str) -> Dict[str
         raise OciBuildError(
             f"{path}: missing {what} blob {descriptor.digest}; the layout is incomplete"
         ) from None
-    found = "sha256:" + hashlib.sha256(data).hexdigest()
+    found = sha256_digest(data)
     if found != descriptor.digest or len(data) != descriptor.size:
         raise OciBuildError(
             f"{path}: {what} blob does not match its digest (expected {descriptor.digest}, {descriptor.size} bytes; "

@@ -1,6 +1,6 @@
 """All-or-nothing output folders: built beside their final path, swapped in only when complete.
 
-A thin wrapper over ocibuild.layer.atomic.staged_outputs, the one mechanism every command uses.
+A thin wrapper over ocibuild.common.atomic.staged_outputs, the one mechanism every command uses.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import contextlib
 from pathlib import Path
 from typing import Iterator
 
-from ocibuild.layer.atomic import staged_outputs
+from ocibuild.common.atomic import staged_outputs
 
 
 @contextlib.contextmanager
