@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
-from ocibuild.oci.platforms import ALPINE_PLATFORMS
+from ocibuild.common.architectures import ALPINE_ARCHS, OCI_ARCH_NAMES, alpine_arch
 from pants.core.goals.package import OutputPathField
 from pants.engine.addresses import Address
 from pants.engine.target import (
@@ -23,27 +23,13 @@ from pants.engine.target import (
 )
 from pants.util.docutil import bin_name
 from pants.util.strutil import help_text
+from pants_oci.subsystems.registries import ALL_DEFAULT_REGISTRIES
 
 
 def _invalid(field: type, address: Address, value: Any, allowed: str) -> InvalidFieldException:
     return InvalidFieldException(
         f"The {field.alias!r} field in target {address} is {value!r}: {allowed}"  # type: ignore[attr-defined]
     )
-
-
-def _oci_arch_names() -> Dict[str, str]:
-    """OCI `architecture[/variant]` -> Alpine name, derived from the core's one platform table."""
-    names: Dict[str, str] = {}
-    by_arch: Dict[str, list] = {}
-    for alpine, platform in ALPINE_PLATFORMS.items():
-        names[platform.architecture + (f"/{platform.variant}" if platform.variant else "")] = alpine
-        by_arch.setdefault(platform.architecture, []).append(alpine)
-    # A bare name only where it is unambiguous (`arm64` yes, `arm` no: v6 or v7).
-    names.update({arch: alpines[0] for arch, alpines in by_arch.items() if len(alpines) == 1})
-    return names
-
-
-_OCI_ARCH_NAMES = _oci_arch_names()
 
 
 def normalise_architectures(
@@ -54,11 +40,9 @@ def normalise_architectures(
         return None
     out: list = []
     for arch in raw:
-        name = arch if arch in ALPINE_PLATFORMS else _OCI_ARCH_NAMES.get(arch)
+        name = alpine_arch(arch)
         if name is None:
-            allowed = (
-                ", ".join(sorted(ALPINE_PLATFORMS)) + " (or OCI " + ", ".join(sorted(_OCI_ARCH_NAMES)) + ")"
-            )
+            allowed = ", ".join(ALPINE_ARCHS) + " (or OCI " + ", ".join(sorted(OCI_ARCH_NAMES)) + ")"
             raise _invalid(field, address, arch, f"an architecture must be one of {allowed}.")
         if name not in out:
             out.append(name)
@@ -374,6 +358,49 @@ class OciImageTagField(StringField):
         return value
 
 
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+
+
+class OciImageRegistriesField(StringSequenceField):
+    alias = "registries"
+    default = (ALL_DEFAULT_REGISTRIES,)
+    help = help_text(
+        """
+        Registries `pants publish` pushes the image to: `@alias` names an
+        `[oci.registries.<alias>]` table of pants.toml, anything else is a registry address
+        (`host[:port][/path]`). Default: every registry marked `default = true`. The image goes to
+        `<address>/<repository>:<tag>` for each of `tags` and the registry's `extra_image_tags`.
+        An empty list publishes nothing.
+        """
+    )
+
+
+class OciImageTagsField(StringSequenceField):
+    alias = "tags"
+    help = help_text(
+        """
+        Tags `pants publish` gives the image in each registry, moved only after the whole image
+        (blobs, manifests, index, signatures) is in the registry. Default: the `tag` field's value.
+        """
+    )
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[Any], address: Address) -> Optional[Tuple[str, ...]]:
+        value = super().compute_value(raw_value, address)
+        for tag in value or ():
+            if not _TAG.fullmatch(tag):
+                raise _invalid(
+                    cls, address, tag, "a tag is 1-128 of A-Z a-z 0-9 _ . - and must not start with . or -."
+                )
+        return value
+
+
+class OciImageSkipPushField(BoolField):
+    alias = "skip_push"
+    default = False
+    help = "If true, `pants publish` builds the image but pushes it nowhere."
+
+
 class OciImageTarget(Target):
     alias = "oci_image"
     core_fields = (
@@ -391,6 +418,9 @@ class OciImageTarget(Target):
         OciImageRepositoryField,
         OciImageTagField,
         OciImageArchitecturesField,
+        OciImageRegistriesField,
+        OciImageTagsField,
+        OciImageSkipPushField,
         OutputPathField,
     )
     help = help_text(

@@ -14,12 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, List, Tuple
 
+from ocibuild.common.architectures import ALPINE_ARCHS, alpine_arch
 from ocibuild.errors import OciBuildError
 from ocibuild.strictload import load_yaml
-
-# Docker/OCI architecture names that users often write, mapped to Alpine's names (as apko does).
-_ARCH_ALIASES = {"amd64": "x86_64", "arm64": "aarch64", "386": "x86", "arm/v7": "armv7", "arm/v6": "armhf"}
-KNOWN_ARCHS = ("aarch64", "armhf", "armv7", "loongarch64", "ppc64le", "riscv64", "s390x", "x86", "x86_64")
 
 _TOP_KEYS = ("archs", "contents")
 _CONTENTS_KEYS = ("keyring", "packages", "repositories")
@@ -54,10 +51,11 @@ def _string_list(value: Any, where: str, origin: str, required: bool) -> Tuple[s
 
 
 def _normalise_arch(arch: str, origin: str) -> str:
-    name = _ARCH_ALIASES.get(arch, arch)
-    if name not in KNOWN_ARCHS:
+    # Docker/OCI names that users often write are accepted too (as apko does).
+    name = alpine_arch(arch)
+    if name is None:
         raise OciBuildError(
-            f"{origin}: unknown architecture {arch!r} in archs; use one of {', '.join(KNOWN_ARCHS)}"
+            f"{origin}: unknown architecture {arch!r} in archs; use one of {', '.join(ALPINE_ARCHS)}"
         )
     return name
 

@@ -1,10 +1,11 @@
-"""Platforms: the one table mapping Alpine architecture names to OCI os/architecture/variant."""
+"""OCI platforms (os/architecture/variant) and their Alpine architecture names."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
+from ocibuild.common.architectures import OCI_PLATFORMS
 from ocibuild.errors import OciBuildError
 
 
@@ -34,18 +35,8 @@ class Platform:
         return cls(value["os"], value["architecture"], str(value.get("variant") or ""))
 
 
-# Alpine (apk) architecture name -> OCI platform. The only place this mapping lives.
-ALPINE_PLATFORMS: Dict[str, Platform] = {
-    "x86_64": Platform("linux", "amd64"),
-    "aarch64": Platform("linux", "arm64", "v8"),
-    "armv7": Platform("linux", "arm", "v7"),
-    "armhf": Platform("linux", "arm", "v6"),
-    "x86": Platform("linux", "386"),
-    "ppc64le": Platform("linux", "ppc64le"),
-    "s390x": Platform("linux", "s390x"),
-    "riscv64": Platform("linux", "riscv64"),
-    "loongarch64": Platform("linux", "loong64"),
-}
+# Alpine (apk) architecture name -> OCI platform, from the core's one architecture table.
+ALPINE_PLATFORMS: Dict[str, Platform] = {arch: Platform(*p) for arch, p in OCI_PLATFORMS.items()}
 
 
 def platform_for_alpine_arch(arch: str, where: str = "architecture") -> Platform:

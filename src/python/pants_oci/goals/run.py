@@ -17,6 +17,7 @@ import platform
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
+from ocibuild.common.architectures import host_alpine_arch
 from ocibuild.strictload import load_json
 from pants.core.goals.run import RunFieldSet, RunInSandboxBehavior, RunRequest
 from pants.core.util_rules.system_binaries import BinaryPathRequest, BinaryPaths
@@ -41,26 +42,10 @@ class RunImageError(Exception):
 # Plain functions: which runtime, which platform, which argv
 # --------------------------------------------------------------------------------------------------
 
-# `platform.machine()` -> Alpine architecture (the names image.json's `images` use).
-_MACHINE_TO_ALPINE = {
-    "x86_64": "x86_64",
-    "amd64": "x86_64",
-    "aarch64": "aarch64",
-    "arm64": "aarch64",
-    "armv7l": "armv7",
-    "armv6l": "armhf",
-    "i386": "x86",
-    "i686": "x86",
-    "ppc64le": "ppc64le",
-    "s390x": "s390x",
-    "riscv64": "riscv64",
-    "loongarch64": "loongarch64",
-}
-
 
 def host_architecture(machine: Optional[str] = None) -> str:
     machine = platform.machine() if machine is None else machine
-    return _MACHINE_TO_ALPINE.get(machine.lower(), machine.lower())
+    return host_alpine_arch(machine)  # the names image.json's `images` use
 
 
 @dataclass(frozen=True)
