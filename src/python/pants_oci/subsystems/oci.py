@@ -1,11 +1,32 @@
-"""`[oci]`: the local container runtime that `pants run` loads and runs `oci_image`s with."""
+"""`[oci]`: the container runtime for `pants run`; the registries and signing key for `pants publish`."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from pants.core.util_rules.search_paths import ExecutableSearchPathsOptionMixin
-from pants.option.option_types import ShellStrListOption, StrListOption, StrOption
+from pants.option.option_types import DictOption, ShellStrListOption, StrListOption, StrOption
 from pants.option.subsystem import Subsystem
 from pants.util.strutil import softwrap
+from pants_oci.subsystems.registries import OciRegistries, OciRegistryError
+
+# What `pants publish` and `pants oci-verify` see of Pants' environment by default: where
+# credentials live (docker's config, credential helpers on PATH), the CI variables our registry
+# client reads, and the signing key's password.
+DEFAULT_PUBLISH_ENV_VARS = (
+    "PATH",
+    "HOME",
+    "DOCKER_CONFIG",
+    "REGISTRY_AUTH_FILE",
+    "OCI_REGISTRY_USERNAME",
+    "OCI_REGISTRY_PASSWORD",
+    "OCI_REGISTRY_TOKEN",
+    "COSIGN_PASSWORD",
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+)
+
+SIGNATURE_FORMATS = ("simple", "bundle")
 
 # The runtimes `pants run` knows, in the order tried when `[oci].runtime` is unset.
 RUNTIMES = ("podman", "docker")
@@ -90,3 +111,80 @@ class OciSubsystem(Subsystem):
             """
         ),
     )
+
+    # ----------------------------------------------------------------------------------------------
+    # Publishing (`pants publish`) and verifying (`pants oci-verify`)
+    # ----------------------------------------------------------------------------------------------
+    _registries = DictOption[Any](
+        help=softwrap(
+            """
+            Registries `pants publish` pushes `oci_image`s to, by alias, as in Pants' docker
+            backend:
+
+                [oci.registries.company]
+                address = "registry.example.com:5000"  # host[:port][/path]
+                default = true             # pushed to by targets that name no `registries`
+                extra_image_tags = ["stable"]
+                insecure = false           # plain http: for loopback registries only
+                repository = "base/static" # overrides the target's `repository`
+                skip_push = false
+
+            A target's `registries` names them as `@company` or by address.
+            """
+        ),
+        fromfile=True,
+    )
+    signing_key = StrOption(
+        default=None,
+        help=softwrap(
+            """
+            Private key `pants publish` signs every pushed manifest with, in cosign's format (a
+            signature under the tag `sha256-<hex>.sig`): an ECDSA P-256 PEM (PKCS#8, encrypted or not)
+            or cosign's own `cosign.key`. Relative to the build root. Unset: images are not signed.
+            """
+        ),
+    )
+    signing_key_password_env = StrOption(
+        default="COSIGN_PASSWORD",
+        help=softwrap(
+            """
+            Environment variable holding the signing key's password (the one cosign reads). Its value
+            is never printed or logged.
+            """
+        ),
+        advanced=True,
+    )
+    signature_format = StrOption(
+        default="simple",
+        help=softwrap(
+            """
+            `simple`: cosign's simple-signing signature manifest under `sha256-<hex>.sig` (what
+            `cosign verify --key` reads by default). `bundle`: a Sigstore bundle v0.3 pushed as an
+            OCI 1.1 referrer of the image (cosign 3's default), with the `sha256-<hex>` referrers tag
+            where the registry has no referrers API.
+            """
+        ),
+    )
+    publish_env_vars = StrListOption(
+        default=list(DEFAULT_PUBLISH_ENV_VARS),
+        help=softwrap(
+            """
+            Environment variables `pants publish` and `pants oci-verify` get from Pants' environment
+            (`NAME` to pass it through, `NAME=value` to set it): credentials (`DOCKER_CONFIG`,
+            `OCI_REGISTRY_USERNAME`/`OCI_REGISTRY_PASSWORD`), credential helpers' `PATH`, the
+            signing key's password.
+            """
+        ),
+        advanced=True,
+    )
+
+    def registries(self) -> OciRegistries:
+        return OciRegistries.from_dict(self._registries)
+
+    def checked_signature_format(self) -> str:
+        if self.signature_format not in SIGNATURE_FORMATS:
+            raise OciRegistryError(
+                f"[oci].signature_format is {self.signature_format!r}: set it to "
+                f"{' or '.join(SIGNATURE_FORMATS)}."
+            )
+        return self.signature_format
