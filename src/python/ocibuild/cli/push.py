@@ -1,0 +1,129 @@
+"""`python -m ocibuild push --layout DIR --repository REG/REPO [--tag T ...]`: push an image layout.
+
+Every `--repository` (several registries, or several repositories of one) gets the blobs, the
+per-platform manifests and the index; then, with `--sign-key`, every manifest digest is signed in
+every repository; tags are moved last. Progress goes to stderr; stdout gets one
+`pushed REGISTRY/REPOSITORY:TAG@sha256:...` line per reference (`REGISTRY/REPOSITORY@sha256:...`
+without tags). Credentials: see ocibuild/registry/credentials.py (OCI_REGISTRY_USERNAME/PASSWORD,
+per-registry variables, Docker's config.json and credential helpers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from ocibuild.errors import OciBuildError
+from ocibuild.registry.client import DEFAULT_CHUNK_THRESHOLD, RegistryClient
+from ocibuild.registry.credentials import default_credentials
+from ocibuild.registry.push import PushTarget, SignHook, describe, push_layout, read_layout
+from ocibuild.registry.reference import split_repository
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _signer(key_path: Path, password_env: Optional[str], signature_format: str) -> SignHook:
+    # Imported only when signing: a plain push needs none of the signing code.
+    from ocibuild.sign.attach import sign_image
+    from ocibuild.sign.keys import load_signing_key
+
+    password: Optional[bytes] = None
+    if password_env:
+        if password_env not in os.environ:
+            raise OciBuildError(f"{password_env} is not set: it should hold the password of {key_path}")
+        password = os.environ[password_env].encode("utf-8")
+    key = load_signing_key(key_path, password)
+
+    def sign(client: RegistryClient, repository: str, digest: str, docker_reference: str) -> str:
+        return sign_image(client, repository, digest, docker_reference, key, signature_format)
+
+    return sign
+
+
+def main(argv: List[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ocibuild push", description=__doc__)
+    parser.add_argument("--layout", required=True, type=Path, help="the OCI image layout folder to push")
+    parser.add_argument(
+        "--layout-tag",
+        default=None,
+        help="the layout's image to push, by its ref.name (default: the only one)",
+    )
+    parser.add_argument(
+        "--repository",
+        required=True,
+        action="append",
+        help="REGISTRY[:PORT]/REPOSITORY to push to (repeat for several)",
+    )
+    parser.add_argument("--tag", action="append", default=[], help="tag to move to the image (repeatable)")
+    parser.add_argument(
+        "--insecure-registry",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="talk plain http to this registry (loopback test registries)",
+    )
+    parser.add_argument(
+        "--mount-from",
+        action="append",
+        default=[],
+        metavar="REPOSITORY",
+        help="another repository of the same registry to mount shared blobs from (repeatable)",
+    )
+    parser.add_argument(
+        "--sign-key", type=Path, default=None, help="sign every pushed manifest with this key"
+    )
+    parser.add_argument(
+        "--sign-key-password-env",
+        default=None,
+        metavar="NAME",
+        help="environment variable holding the key's password",
+    )
+    parser.add_argument("--signature-format", choices=("simple", "bundle"), default="simple")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per request before retrying")
+    parser.add_argument("--max-attempts", type=int, default=5, help="attempts per request before giving up")
+    parser.add_argument(
+        "--chunk-threshold",
+        type=int,
+        default=DEFAULT_CHUNK_THRESHOLD,
+        metavar="BYTES",
+        help="blobs larger than this are uploaded in PATCH chunks",
+    )
+    args = parser.parse_args(argv)
+
+    content = read_layout(args.layout, args.layout_tag)
+    _progress(describe(content))
+    credentials = default_credentials()
+    clients = {}
+    targets = []
+    for text in dict.fromkeys(args.repository):
+        registry, repository = split_repository(text)
+        if registry not in clients:
+            clients[registry] = RegistryClient(
+                registry,
+                insecure=registry in args.insecure_registry,
+                credentials=credentials,
+                timeout=args.timeout,
+                max_attempts=args.max_attempts,
+                log=_progress,
+                chunk_threshold=args.chunk_threshold,
+            )
+        targets.append(PushTarget(clients[registry], repository))
+    sign = (
+        _signer(args.sign_key, args.sign_key_password_env, args.signature_format)
+        if args.sign_key is not None
+        else None
+    )
+
+    def log(line: str) -> None:
+        if line.startswith("pushed "):
+            print(line, flush=True)
+        else:
+            _progress(line)
+
+    push_layout(content, targets, args.tag, sign=sign, mount_from=args.mount_from, log=log)
+    return 0
