@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pants.engine.addresses import Address
 from pants.engine.target import InvalidFieldException
-from pants_oci.goals.publish import Signing, plan_pushes, push_argv
+from pants_oci.goals.publish import Signing, plan_pushes, publish_environment, push_argv
 from pants_oci.goals.verify import verify_argv
 from pants_oci.subsystems.registries import ALL_DEFAULT_REGISTRIES, OciRegistries, OciRegistryError
 from pants_oci.target_types import OciImageRegistriesField, OciImageTagsField
@@ -110,3 +110,18 @@ def test_tags_field_is_validated_when_the_build_file_is_read() -> None:
     with pytest.raises(InvalidFieldException, match="'tags' field in target images/static:static is '-bad'"):
         OciImageTagsField(["-bad"], address)
     assert OciImageRegistriesField(None, address).value == (ALL_DEFAULT_REGISTRIES,)
+
+
+def test_publish_environment_passes_requested_names_and_every_registry_credential() -> None:
+    complete = {
+        "HOME": "/home/ci",
+        "SECRET_UNRELATED": "x",
+        "OCI_REGISTRY_GHCR_IO_PASSWORD": "p",
+        "OCI_REGISTRY_USERNAME": "u",
+    }
+    assert publish_environment(complete, ["HOME", "PATH", "COSIGN_PASSWORD=set"]) == {
+        "HOME": "/home/ci",
+        "COSIGN_PASSWORD": "set",
+        "OCI_REGISTRY_GHCR_IO_PASSWORD": "p",
+        "OCI_REGISTRY_USERNAME": "u",
+    }

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from pants.backend.python.util_rules.pex import VenvPexProcess
 from pants.base.build_root import BuildRoot
@@ -26,7 +26,7 @@ from pants.core.goals.publish import (
     PublishRequest,
 )
 from pants.engine.addresses import Address
-from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
+from pants.engine.env_vars import CompleteEnvironmentVars
 from pants.engine.process import InteractiveProcess, Process, ProcessCacheScope
 from pants.engine.rules import Get, collect_rules, rule
 from pants.engine.target import WrappedTarget, WrappedTargetRequest
@@ -102,6 +102,22 @@ def signing_from_options(oci: OciSubsystem, build_root: str) -> Optional[Signing
     )
 
 
+# Per-registry CI credentials (`OCI_REGISTRY_<HOST>_USERNAME`, ...) cannot be listed in advance.
+CREDENTIAL_ENV_PREFIX = "OCI_REGISTRY_"
+
+
+def publish_environment(complete: Mapping[str, str], requested: Sequence[str]) -> Dict[str, str]:
+    """`[oci].publish_env_vars` (`NAME` or `NAME=value`) plus every `OCI_REGISTRY_*` variable."""
+    env = {k: v for k, v in complete.items() if k.startswith(CREDENTIAL_ENV_PREFIX)}
+    for entry in requested:
+        name, sep, value = entry.partition("=")
+        if sep:
+            env[name] = value
+        elif name in complete:
+            env[name] = complete[name]
+    return env
+
+
 class PublishOciImageRequest(PublishRequest):
     pass
 
@@ -155,7 +171,11 @@ async def oci_image_with_layout(request: OciImageLayoutRequest) -> OciImageWithL
 
 @rule(desc="Push an OCI image")
 async def publish_oci_image(
-    request: PublishOciImageRequest, oci: OciSubsystem, core: OciBuildPex, build_root: BuildRoot
+    request: PublishOciImageRequest,
+    oci: OciSubsystem,
+    core: OciBuildPex,
+    build_root: BuildRoot,
+    complete_env: CompleteEnvironmentVars,
 ) -> PublishProcesses:
     field_set = request.field_set
     owner = str(field_set.address)
@@ -172,7 +192,7 @@ async def publish_oci_image(
         return PublishProcesses(
             [PublishPackages(names=names, description=f"(by `{field_set.skip_push.alias}` on {owner})")]
         )
-    env = await Get(EnvironmentVars, EnvironmentVarsRequest(oci.publish_env_vars))
+    env = publish_environment(complete_env, oci.publish_env_vars)
     signing = signing_from_options(oci, build_root.path)
     jobs = []
     for push in plan:

@@ -14,7 +14,7 @@ from typing import Optional, Tuple
 from pants.backend.python.util_rules.pex import VenvPexProcess
 from pants.base.build_root import BuildRoot
 from pants.engine.console import Console
-from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
+from pants.engine.env_vars import CompleteEnvironmentVars
 from pants.engine.goal import Goal, GoalSubsystem
 from pants.engine.process import InteractiveProcess, InteractiveProcessResult, Process, ProcessCacheScope
 from pants.engine.rules import Effect, Get, MultiGet, collect_rules, goal_rule
@@ -27,6 +27,7 @@ from pants_oci.goals.publish import (
     OciImageWithLayout,
     PublishOciImageFieldSet,
     plan_pushes,
+    publish_environment,
 )
 from pants_oci.subsystems.oci import OciSubsystem
 from pants_oci.util_rules.ocibuild_process import OciBuildPex
@@ -74,6 +75,7 @@ async def oci_verify(
     core: OciBuildPex,
     build_root: BuildRoot,
     console: Console,
+    complete_env: CompleteEnvironmentVars,
 ) -> OciVerify:
     field_sets = [
         PublishOciImageFieldSet.create(t) for t in targets if PublishOciImageFieldSet.is_applicable(t)
@@ -87,7 +89,7 @@ async def oci_verify(
         return OciVerify(exit_code=2)
     signature_format = oci.checked_signature_format()
     built = await MultiGet(Get(OciImageWithLayout, OciImageLayoutRequest(fs.address)) for fs in field_sets)
-    env = await Get(EnvironmentVars, EnvironmentVarsRequest(oci.publish_env_vars))
+    env = publish_environment(complete_env, oci.publish_env_vars)
     exit_code = 0
     checked = 0
     for field_set, image in zip(field_sets, built):

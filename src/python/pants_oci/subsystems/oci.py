@@ -12,15 +12,12 @@ from pants_oci.subsystems.registries import OciRegistries, OciRegistryError
 
 # What `pants publish` and `pants oci-verify` see of Pants' environment by default: where
 # credentials live (docker's config, credential helpers on PATH), the CI variables our registry
-# client reads, and the signing key's password.
+# client reads (every `OCI_REGISTRY_*` variable is passed too), and the signing key's password.
 DEFAULT_PUBLISH_ENV_VARS = (
     "PATH",
     "HOME",
     "DOCKER_CONFIG",
     "REGISTRY_AUTH_FILE",
-    "OCI_REGISTRY_USERNAME",
-    "OCI_REGISTRY_PASSWORD",
-    "OCI_REGISTRY_TOKEN",
     "COSIGN_PASSWORD",
     "SSL_CERT_FILE",
     "REQUESTS_CA_BUNDLE",
@@ -170,9 +167,10 @@ class OciSubsystem(Subsystem):
         help=softwrap(
             """
             Environment variables `pants publish` and `pants oci-verify` get from Pants' environment
-            (`NAME` to pass it through, `NAME=value` to set it): credentials (`DOCKER_CONFIG`,
-            `OCI_REGISTRY_USERNAME`/`OCI_REGISTRY_PASSWORD`), credential helpers' `PATH`, the
-            signing key's password.
+            (`NAME` to pass it through, `NAME=value` to set it): where credentials are
+            (`DOCKER_CONFIG`, `HOME`), credential helpers' `PATH`, the signing key's password.
+            Every `OCI_REGISTRY_*` variable (CI credentials, e.g. `OCI_REGISTRY_USERNAME`,
+            `OCI_REGISTRY_GHCR_IO_PASSWORD`) is passed as well.
             """
         ),
         advanced=True,
