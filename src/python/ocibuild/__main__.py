@@ -15,6 +15,7 @@ COMMANDS = {
     "apk-layer": "apk_layer",
     "oci-image": "oci_image",
     "files-layer": "files_layer",
+    "oci-verify": "verify",
     "push": "push",
 }
 

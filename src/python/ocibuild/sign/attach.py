@@ -1,0 +1,148 @@
+"""Sign an image that is in a registry, the way `cosign sign --key` does: push the signature next to it.
+
+"simple" (cosign's default before 3.0): the simple-signing payload, appended as a layer to the
+signature image under the tag `sha256-<hex>.sig` (other signers' layers stay). "bundle" (cosign 3):
+a Sigstore bundle pushed as an OCI 1.1 referrer, listed under the `sha256-<hex>` tag when the
+registry has no referrers API. Signing again with the same key is a no-op in both formats.
+"""
+
+from __future__ import annotations
+
+from ocibuild.common.digests import sha256_digest
+from ocibuild.errors import OciBuildError
+from ocibuild.registry.client import DOCKER_MANIFEST, OCI_MANIFEST, RegistryClient
+from ocibuild.sign.bundle import (
+    BUNDLE_MEDIA_TYPE,
+    EMPTY_BLOB,
+    OCI_INDEX,
+    parse_bundle,
+    referrer_manifest,
+    referrers_tag,
+    sign_bundle,
+    statement_for,
+    updated_referrers_index,
+)
+from ocibuild.sign.cosign_manifest import (
+    SignatureLayer,
+    has_equivalent_signature,
+    parse_signature_manifest,
+    signature_image,
+    signature_tag,
+)
+from ocibuild.sign.keys import SigningKey
+from ocibuild.sign.referrers import list_referrers
+from ocibuild.sign.simplesigning import check_image_digest, simple_signing_payload
+
+__all__ = ["sign_image", "SIGNATURE_FORMATS"]
+
+SIGNATURE_FORMATS = ("simple", "bundle")
+
+
+def _sign_simple(
+    client: RegistryClient, repository: str, image_digest: str, docker_reference: str, key: SigningKey
+) -> str:
+    payload = simple_signing_payload(docker_reference, image_digest)
+    layer = SignatureLayer(payload, key.sign(payload))
+    tag = signature_tag(image_digest)
+    where = f"{client.registry}/{repository}:{tag}"
+    existing = client.get_manifest(repository, tag, accept=(OCI_MANIFEST, DOCKER_MANIFEST))
+    base = None
+    media_type = OCI_MANIFEST
+    if existing is not None:
+        manifest = parse_signature_manifest(existing.data, where)
+        if has_equivalent_signature(manifest, layer, key.public_key):
+            return f"already signed {docker_reference}@{image_digest} ({where})"
+        config_digest = (manifest.get("config") or {}).get("digest")
+        if not isinstance(config_digest, str):
+            raise OciBuildError(f"{where}: the signature manifest has no config digest; cannot append to it")
+        base = (existing.data, client.get_blob(repository, config_digest))
+        media_type = str(manifest.get("mediaType") or existing.media_type or OCI_MANIFEST)
+    image = signature_image(layer, base, where)
+    for digest, blob in sorted(image.new_blobs.items()):
+        client.upload_blob(repository, digest, len(blob), blob)
+    client.put_manifest(repository, tag, image.manifest, media_type)
+    return f"signed {docker_reference}@{image_digest} -> {client.registry}/{repository}:{tag}"
+
+
+def _signed_by_us_already(
+    client: RegistryClient, repository: str, image_digest: str, key: SigningKey
+) -> bool:
+    """Whether a bundle referrer already carries our statement with a signature from this key."""
+    ours = statement_for(image_digest)
+    for desc in list_referrers(client, repository, image_digest):
+        if desc.get("artifactType") != BUNDLE_MEDIA_TYPE or not isinstance(desc.get("digest"), str):
+            continue
+        referrer = client.get_manifest(repository, desc["digest"], accept=(OCI_MANIFEST,))
+        if referrer is None:
+            continue
+        for layer in parse_signature_manifest(referrer.data, desc["digest"]).get("layers", []):
+            if layer.get("mediaType") != BUNDLE_MEDIA_TYPE:
+                continue
+            try:
+                statement = parse_bundle(
+                    client.get_blob(repository, layer["digest"]), key.public_key, "bundle"
+                )
+            except OciBuildError:
+                continue
+            if statement.payload == ours:
+                return True
+    return False
+
+
+def _sign_bundle(
+    client: RegistryClient, repository: str, image_digest: str, docker_reference: str, key: SigningKey
+) -> str:
+    image = client.get_manifest(repository, image_digest)
+    if image is None:
+        raise OciBuildError(
+            f"{docker_reference}@{image_digest}: no such manifest in the registry; push it before signing"
+        )
+    if _signed_by_us_already(client, repository, image_digest, key):
+        return f"already signed {docker_reference}@{image_digest} (a Sigstore bundle referrer)"
+    bundle = sign_bundle(key, image_digest)
+    manifest = referrer_manifest(
+        bundle, {"mediaType": image.media_type, "size": len(image.data), "digest": image.digest}
+    )
+    client.upload_blob(repository, sha256_digest(EMPTY_BLOB), len(EMPTY_BLOB), EMPTY_BLOB)
+    client.upload_blob(repository, bundle.digest, len(bundle.data), bundle.data)
+    referrer_digest = client.put_manifest(repository, sha256_digest(manifest), manifest, OCI_MANIFEST)
+    where = f"{client.registry}/{repository}@{referrer_digest}"
+    if client.referrers(repository, image_digest) is None:
+        # No referrers API: keep the referrers tag schema's index current, as go-containerregistry does.
+        tag = referrers_tag(image_digest)
+        existing = client.get_manifest(repository, tag, accept=(OCI_INDEX,))
+        index = updated_referrers_index(
+            existing.data if existing else None,
+            {
+                "mediaType": OCI_MANIFEST,
+                "size": len(manifest),
+                "digest": referrer_digest,
+                "artifactType": BUNDLE_MEDIA_TYPE,
+            },
+            f"{client.registry}/{repository}:{tag}",
+        )
+        if index is not None:
+            client.put_manifest(repository, tag, index, OCI_INDEX)
+        where += f" (listed under :{tag})"
+    return f"signed {docker_reference}@{image_digest} -> {where}"
+
+
+def sign_image(
+    client: RegistryClient,
+    repository: str,
+    image_digest: str,
+    docker_reference: str,
+    key: SigningKey,
+    signature_format: str = "simple",
+) -> str:
+    """Sign the manifest `image_digest` in `repository` and push the signature; a one-line description.
+
+    `docker_reference` is the identity signed (cosign's REG/REPO, e.g. "registry.example/team/app")."""
+    check_image_digest(image_digest)
+    if signature_format == "simple":
+        return _sign_simple(client, repository, image_digest, docker_reference, key)
+    if signature_format == "bundle":
+        return _sign_bundle(client, repository, image_digest, docker_reference, key)
+    raise OciBuildError(
+        f"unknown signature format {signature_format!r}; use one of {', '.join(SIGNATURE_FORMATS)}"
+    )

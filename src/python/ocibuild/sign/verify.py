@@ -1,0 +1,170 @@
+"""Check an image's signatures as `cosign verify --key cosign.pub --insecure-ignore-tlog` does.
+
+A simple signature counts when its ECDSA signature over the payload verifies with the key, the payload
+is a cosign simple-signing claim, its docker-manifest-digest is the image's digest and (when asked)
+its docker-reference names the expected repository. A bundle counts when its DSSE signature over
+the PAE verifies with the key and its in-toto statement's subject is the image digest, with cosign's
+sign predicate type. At least one must count; otherwise the error says why each one did not.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any, Dict, List, Optional
+
+from ocibuild.errors import OciBuildError
+from ocibuild.registry.client import DOCKER_MANIFEST, OCI_MANIFEST, RegistryClient
+from ocibuild.sign.bundle import BUNDLE_MEDIA_TYPE, COSIGN_SIGN_PREDICATE_TYPE, parse_bundle
+from ocibuild.sign.cosign_manifest import (
+    SIGNATURE_ANNOTATION,
+    SIMPLE_SIGNING_MEDIA_TYPE,
+    parse_signature_manifest,
+    signature_tag,
+)
+from ocibuild.sign.keys import PublicKey
+from ocibuild.sign.referrers import list_referrers
+from ocibuild.sign.simplesigning import check_image_digest, parse_simple_signing_payload
+
+__all__ = ["verify_image"]
+
+
+def _short(digest: str) -> str:
+    return digest[:19]
+
+
+def _names_repository(claimed: str, expected: str) -> bool:
+    """cosign's docker-reference is REG/REPO, or REG/REPO:TAG / @DIGEST when signed with an identity."""
+    return claimed == expected or claimed.startswith(expected + ":") or claimed.startswith(expected + "@")
+
+
+def _check_simple_layer(
+    client: RegistryClient,
+    repository: str,
+    image_digest: str,
+    layer: Dict[str, Any],
+    key: PublicKey,
+    docker_reference: Optional[str],
+) -> str:
+    """A description of the verified signature in `layer`, or OciBuildError saying why it does not count."""
+    digest = str(layer.get("digest"))
+    where = f"signature layer {_short(digest)}"
+    try:
+        signature = base64.b64decode(
+            (layer.get("annotations") or {}).get(SIGNATURE_ANNOTATION, ""), validate=True
+        )
+    except (binascii.Error, TypeError):
+        raise OciBuildError(f"{where}: the {SIGNATURE_ANNOTATION} annotation is not base64") from None
+    if not signature:
+        raise OciBuildError(f"{where}: no {SIGNATURE_ANNOTATION} annotation")
+    payload = client.get_blob(repository, digest)
+    if not key.verifies(signature, payload):
+        raise OciBuildError(
+            f"{where}: the signature does not verify with the key (wrong key, or the payload was altered)"
+        )
+    claim = parse_simple_signing_payload(payload, where)
+    if claim.manifest_digest != image_digest:
+        raise OciBuildError(f"{where}: signed for {claim.manifest_digest}, not this image")
+    if docker_reference is not None and not _names_repository(claim.docker_reference, docker_reference):
+        raise OciBuildError(f"{where}: signed for {claim.docker_reference}, not {docker_reference}")
+    return f"simple-signing {_short(digest)} for {claim.docker_reference}@{claim.manifest_digest}"
+
+
+def _verify_simple(
+    client: RegistryClient,
+    repository: str,
+    image_digest: str,
+    key: PublicKey,
+    docker_reference: Optional[str],
+) -> List[str]:
+    tag = signature_tag(image_digest)
+    where = f"{client.registry}/{repository}@{image_digest}"
+    found = client.get_manifest(repository, tag, accept=(OCI_MANIFEST, DOCKER_MANIFEST))
+    if found is None:
+        raise OciBuildError(
+            f"{where}: no cosign signature (no tag {tag}); sign the image, or check the reference"
+        )
+    manifest = parse_signature_manifest(found.data, f"{client.registry}/{repository}:{tag}")
+    layers = [d for d in manifest["layers"] if d.get("mediaType") == SIMPLE_SIGNING_MEDIA_TYPE]
+    verified, problems = [], []
+    for layer in layers:
+        try:
+            verified.append(
+                _check_simple_layer(client, repository, image_digest, layer, key, docker_reference)
+            )
+        except OciBuildError as e:
+            problems.append(str(e))
+    if not verified:
+        raise OciBuildError(_none_verified(where, key, len(layers), problems, "simple-signing signature"))
+    return verified
+
+
+def _check_bundle_referrer(
+    client: RegistryClient, repository: str, image_digest: str, desc: Dict[str, Any], key: PublicKey
+) -> str:
+    digest = str(desc.get("digest"))
+    where = f"bundle referrer {_short(digest)}"
+    found = client.get_manifest(repository, digest, accept=(OCI_MANIFEST,))
+    if found is None:
+        raise OciBuildError(f"{where}: listed, but the registry has no such manifest")
+    manifest = parse_signature_manifest(found.data, where)
+    if (manifest.get("subject") or {}).get("digest") != image_digest:
+        raise OciBuildError(f"{where}: its subject is not this image")
+    bundles = [d for d in manifest["layers"] if d.get("mediaType") == BUNDLE_MEDIA_TYPE]
+    if len(bundles) != 1:
+        raise OciBuildError(f"{where}: expected one {BUNDLE_MEDIA_TYPE} layer, found {len(bundles)}")
+    statement = parse_bundle(client.get_blob(repository, str(bundles[0].get("digest"))), key, where)
+    if image_digest not in statement.subject_digests:
+        raise OciBuildError(
+            f"{where}: the statement is about {', '.join(statement.subject_digests) or 'nothing'}, not this image"
+        )
+    if statement.predicate_type != COSIGN_SIGN_PREDICATE_TYPE:
+        raise OciBuildError(f"{where}: predicate type {statement.predicate_type!r} is not a cosign signature")
+    return f"Sigstore bundle {_short(digest)} for {image_digest}"
+
+
+def _verify_bundle(client: RegistryClient, repository: str, image_digest: str, key: PublicKey) -> List[str]:
+    where = f"{client.registry}/{repository}@{image_digest}"
+    referrers = [
+        d
+        for d in list_referrers(client, repository, image_digest)
+        if d.get("artifactType") == BUNDLE_MEDIA_TYPE
+    ]
+    if not referrers:
+        raise OciBuildError(
+            f"{where}: no Sigstore bundle signature (no {BUNDLE_MEDIA_TYPE} referrer); sign the image with the "
+            "bundle format, or check the reference"
+        )
+    verified, problems = [], []
+    for desc in sorted(referrers, key=lambda d: str(d.get("digest"))):
+        try:
+            verified.append(_check_bundle_referrer(client, repository, image_digest, desc, key))
+        except OciBuildError as e:
+            problems.append(str(e))
+    if not verified:
+        raise OciBuildError(_none_verified(where, key, len(referrers), problems, "Sigstore bundle"))
+    return verified
+
+
+def _none_verified(where: str, key: PublicKey, count: int, problems: List[str], what: str) -> str:
+    if not problems:
+        return f"{where}: no {what} found in the signature manifest"
+    return f"{where}: none of the {count} {what}s verifies with {key.origin}: {'; '.join(problems)}"
+
+
+def verify_image(
+    client: RegistryClient,
+    repository: str,
+    image_digest: str,
+    public_key: PublicKey,
+    signature_format: str = "simple",
+    docker_reference: Optional[str] = None,
+) -> List[str]:
+    """One line per signature of `image_digest` that verifies with `public_key`; OciBuildError if none does
+    (missing signature, wrong key, altered payload, a signature for another digest or repository)."""
+    check_image_digest(image_digest)
+    if signature_format == "simple":
+        return _verify_simple(client, repository, image_digest, public_key, docker_reference)
+    if signature_format == "bundle":
+        return _verify_bundle(client, repository, image_digest, public_key)
+    raise OciBuildError(f"unknown signature format {signature_format!r}; use simple or bundle")
