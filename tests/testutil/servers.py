@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,25 +88,41 @@ class Registry:
 @contextlib.contextmanager
 def docker_registry(workdir: Path) -> Iterator[Registry]:
     """Debian's `docker-registry` (distribution 2.8), filesystem storage under `workdir`."""
+    with _docker_registry(workdir, None) as registry:
+        yield registry
+
+
+@contextlib.contextmanager
+def docker_registry_with_auth(workdir: Path, auth: dict) -> Iterator[Registry]:
+    """The same registry with distribution's `auth` section, e.g. `{"htpasswd": {"realm": ..., "path": ...}}`
+    or `{"token": {"realm": ..., "service": ..., "issuer": ..., "rootcertbundle": ...}}`."""
+    with _docker_registry(workdir, auth) as registry:
+        yield registry
+
+
+@contextlib.contextmanager
+def _docker_registry(workdir: Path, auth: Optional[dict]) -> Iterator[Registry]:
     port = free_port()
     config = workdir / "registry.yml"
-    config.write_text(
-        json.dumps(
-            {
-                "version": 0.1,
-                "log": {"level": "info"},
-                "storage": {
-                    "filesystem": {"rootdirectory": str(workdir / "registry-data")},
-                    "delete": {"enabled": True},
-                },
-                "http": {"addr": f"127.0.0.1:{port}"},
-            }
-        )
-    )
+    settings: dict = {
+        "version": 0.1,
+        "log": {"level": "info"},
+        "storage": {
+            "filesystem": {"rootdirectory": str(workdir / "registry-data")},
+            "delete": {"enabled": True},
+        },
+        "http": {"addr": f"127.0.0.1:{port}"},
+    }
+    if auth is not None:
+        settings["auth"] = auth
+    config.write_text(json.dumps(settings))
 
     def ready() -> bool:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=2) as r:
-            return r.status == 200
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=2) as r:
+                return r.status == 200
+        except urllib.error.HTTPError as e:
+            return auth is not None and e.code == 401  # up, and asking for credentials
 
     with _process(
         [require_tool("docker-registry"), "serve", str(config)],
