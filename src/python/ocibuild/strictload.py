@@ -6,12 +6,12 @@ would lock the second list only. Every document the project reads goes through t
 
 from __future__ import annotations
 
+import functools
 import json
 import json.decoder
 import json.scanner
 from typing import Any, List, Tuple
 
-import yaml
 from ocibuild.errors import OciBuildError
 
 
@@ -73,11 +73,7 @@ def load_json(text: str, origin: str) -> Any:
         raise OciBuildError(f"{origin}: not valid JSON: {e}") from None
 
 
-class _StrictYAMLLoader(yaml.SafeLoader):
-    pass
-
-
-def _construct_mapping(loader: _StrictYAMLLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+def _construct_mapping(loader: Any, node: Any, deep: bool = False) -> Any:
     seen = set()
     for key_node, _ in node.value:  # before merging: a key may override one merged in by `<<`
         if key_node.tag == "tag:yaml.org,2002:merge":
@@ -96,12 +92,24 @@ def _construct_mapping(loader: _StrictYAMLLoader, node: yaml.MappingNode, deep: 
     return loader.construct_mapping(node, deep=deep)
 
 
-_StrictYAMLLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+@functools.lru_cache(maxsize=None)
+def _strict_yaml_loader() -> Any:
+    """A SafeLoader refusing duplicate keys. PyYAML is imported only here: JSON readers (the plugin's
+    contract among them) need the standard library only."""
+    import yaml
+
+    class StrictYAMLLoader(yaml.SafeLoader):
+        pass
+
+    StrictYAMLLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+    return StrictYAMLLoader
 
 
 def load_yaml(text: str, origin: str) -> Any:
     """Parse one YAML document (safe types only); a duplicate key raises OciBuildError naming `origin`."""
-    loader = _StrictYAMLLoader(text)
+    import yaml
+
+    loader = _strict_yaml_loader()(text)
     loader.name = origin
     try:
         return loader.get_single_data()

@@ -8,9 +8,10 @@ from ocibuild.apk.archive import ApkArchive, read_apk
 from ocibuild.apk.pkginfo import PkgInfo, parse_pkginfo
 from ocibuild.apk.signing import Keyring
 from ocibuild.common.digests import base64_checksum, q1_checksum, sha256_hex
+from ocibuild.contract import RELOCK
 from ocibuild.errors import OciBuildError
 
-RELOCK_ADVICE = "re-run `./pants generate-lockfiles` if the package legitimately changed upstream"
+RELOCK_ADVICE = f"{RELOCK} if the package legitimately changed upstream"
 
 
 def _verify_members(

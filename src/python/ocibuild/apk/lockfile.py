@@ -25,6 +25,7 @@ from urllib.parse import unquote
 
 from ocibuild.apk.version import parse_dependency
 from ocibuild.common.digests import base64_checksum
+from ocibuild.contract import RELOCK
 from ocibuild.errors import OciBuildError
 from ocibuild.strictload import load_json
 
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 # imported by the functions that do it (they run in the core's Processes).
 
 LOCKFILE_VERSION = "v1"
-RELOCK = "re-run `./pants generate-lockfiles` to rewrite the lock"
+_RELOCK = f"{RELOCK} to rewrite the lock"
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _SECTION_CHECKSUM = re.compile(r"^(sha1|sha256)-([A-Za-z0-9+/]+={0,2})$")
@@ -156,7 +157,7 @@ class Lockfile:
         if missing:
             raise OciBuildError(
                 f"lock: key {missing[0]} has no `content` (a lock from apko before 0.13), so packages "
-                f"cannot be verified; {RELOCK}"
+                f"cannot be verified; {_RELOCK}"
             )
         return Keyring.from_pems({k.signing_name: k.pem for k in self.keys if k.pem is not None})
 
@@ -165,6 +166,19 @@ class Lockfile:
         if self.spec_checksum is None:
             return None
         return self.spec_checksum == spec_lock_checksum(spec_bytes)
+
+    def staleness(self, lock_path: str, spec_bytes: bytes, *, strict: bool) -> Optional[str]:
+        """Why the lock at `lock_path` does not fit the spec, or None if it does. The one staleness
+        check (the plugin's before a build, apk-lock --check's). `strict`: a lock recording no spec
+        checksum (an apko lock before 0.13) is stale too; otherwise it is trusted."""
+        fresh = self.matches_spec(spec_bytes)
+        if fresh is None and strict:
+            return f"{lock_path} records no spec checksum: {RELOCK} to rewrite it"
+        if fresh is False:
+            return (
+                f"{lock_path} is stale: {self.spec_name or 'its spec'} changed since it was locked; {RELOCK}"
+            )
+        return None
 
     def subset(self, arch: str, packages: Sequence[LockedPackage]) -> "Lockfile":
         """A lock of just these packages of `arch` and the keys: everything a layer build reads, and
@@ -193,14 +207,14 @@ def select_packages(locked: Sequence[LockedPackage], wanted: Sequence[str], arch
     for name in wanted:
         if name not in by_name:
             raise OciBuildError(
-                f"package {name} is not in the lock for {arch}; add it to the spec and re-run `./pants generate-lockfiles`"
+                f"package {name} is not in the lock for {arch}; add it to the spec and {RELOCK}"
             )
         queue.append(by_name[name])
     unrecorded = [p.name for p in locked if p.dependencies is None or p.provides is None]
     if unrecorded:
         raise OciBuildError(
             f"lock: package {unrecorded[0]} ({arch}) has no recorded dependencies/provides (a lock written "
-            f"by apko?), so a layer of some packages cannot find their dependencies; {RELOCK}"
+            f"by apko?), so a layer of some packages cannot find their dependencies; {_RELOCK}"
         )
     chosen: Dict[str, LockedPackage] = {}
     while queue:
@@ -216,7 +230,7 @@ def select_packages(locked: Sequence[LockedPackage], wanted: Sequence[str], arch
             if provider is None:
                 raise OciBuildError(
                     f"package {pkg.name} depends on {text}, which no package of the lock for {arch} provides;"
-                    " the lock is inconsistent, re-run `./pants generate-lockfiles`"
+                    f" the lock is inconsistent, {RELOCK}"
                 )
             queue.append(provider)
     return [p for p in locked if p.name in chosen]
@@ -299,7 +313,7 @@ class _Reader:
         self.origin = origin
 
     def fail(self, where: str, what: str) -> "OciBuildError":
-        return OciBuildError(f"{self.origin}: {where}: {what}; {RELOCK}")
+        return OciBuildError(f"{self.origin}: {where}: {what}; {_RELOCK}")
 
     def mapping(
         self, value: Any, where: str, keys: Sequence[str], optional: Sequence[str] = ()

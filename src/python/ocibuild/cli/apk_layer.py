@@ -1,5 +1,6 @@
 """`python -m ocibuild apk-layer`: one architecture's layer of APK packages from a lockfile.
 
+    python -m ocibuild apk-layer --request request.json      (an ocibuild.contract.ApkLayerRequest)
     python -m ocibuild apk-layer --lockfile apko.lock.json --arch x86_64 --packages-dir pkgs/ \\
         [--package NAME ...] [--accounts accounts.json] [--source-date-epoch N] [--allow-setuid] \\
         [--skip-scripts-of NAME ...] --output-layer layer.tar.gz --output-descriptor layer.json
@@ -14,6 +15,7 @@ from typing import List
 
 from ocibuild.apk.lockfile import load_lockfile
 from ocibuild.common.atomic import staged_outputs
+from ocibuild.contract import ApkLayerRequest, is_request_argv, read_request
 from ocibuild.errors import OciBuildError
 from ocibuild.layer.accounts import load_accounts
 from ocibuild.layer.apk_layer import ApkLayerOptions, build_apk_layer
@@ -58,26 +60,45 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: List[str]) -> int:
+def _from_flags(argv: List[str]) -> ApkLayerRequest:
     args = _parser().parse_args(argv)
-    lock = load_lockfile(_read_text(args.lockfile, "lockfile"), args.lockfile)
-    accounts = (
-        load_accounts(_read_text(args.accounts, "accounts file"), args.accounts) if args.accounts else None
-    )
     if args.source_date_epoch is not None and args.source_date_epoch < 0:
         raise OciBuildError(f"--source-date-epoch {args.source_date_epoch}: must not be negative")
-    options = ApkLayerOptions(
+    return ApkLayerRequest(
+        lockfile=args.lockfile,
         arch=args.arch,
+        packages_dir=args.packages_dir,
         packages=tuple(args.package),
-        accounts=accounts,
+        accounts=args.accounts,
         source_date_epoch=args.source_date_epoch,
         allow_setuid=args.allow_setuid,
         skip_scripts_of=tuple(args.skip_scripts_of),
+        output_layer=args.output_layer,
+        output_descriptor=args.output_descriptor,
+    )
+
+
+def main(argv: List[str]) -> int:
+    request = read_request(ApkLayerRequest, argv) if is_request_argv(argv) else _from_flags(argv)
+    lock = load_lockfile(_read_text(request.lockfile, "lockfile"), request.lockfile)
+    accounts = (
+        load_accounts(_read_text(request.accounts, "accounts file"), request.accounts)
+        if request.accounts
+        else None
+    )
+    options = ApkLayerOptions(
+        arch=request.arch,
+        packages=request.packages,
+        accounts=accounts,
+        source_date_epoch=request.source_date_epoch,
+        allow_setuid=request.allow_setuid,
+        skip_scripts_of=request.skip_scripts_of,
     )
     # Both outputs or neither: a failed descriptor write must not leave the layer behind.
-    with staged_outputs([args.output_layer, args.output_descriptor]) as (layer_path, descriptor_path):
-        descriptor = build_apk_layer(lock, args.packages_dir, options, layer_path, descriptor_path)
+    with staged_outputs([request.output_layer, request.output_descriptor]) as (layer_path, descriptor_path):
+        descriptor = build_apk_layer(lock, request.packages_dir, options, layer_path, descriptor_path)
     print(
-        f"{args.output_layer}: {descriptor.blob.digest} ({descriptor.blob.size} bytes, {len(descriptor.packages)} packages)"
+        f"{request.output_layer}: {descriptor.blob.digest} ({descriptor.blob.size} bytes, "
+        f"{len(descriptor.packages)} packages)"
     )
     return 0

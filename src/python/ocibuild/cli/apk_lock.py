@@ -1,5 +1,6 @@
 """`python -m ocibuild apk-lock --spec images/static/apko.yaml --output images/static/apko.lock.json
-[--mirror PREFIX=MIRROR1,MIRROR2 ...] [--check]`
+[--mirror PREFIX=MIRROR1,MIRROR2 ...] [--check]`, or `--request request.json` (an
+ocibuild.contract.ApkLockRequest).
 
 Writes the lockfile atomically (an error leaves the old one as it was) and prints what changed.
 `--check` only compares the lock's recorded spec checksum with the spec: exit 1 when stale.
@@ -10,13 +11,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 from ocibuild.apk.fetch import Fetcher, Mirrors
 from ocibuild.apk.locker import describe_changes, lock
 from ocibuild.apk.lockfile import Lockfile, dump_lockfile, load_lockfile
 from ocibuild.apk.spec import load_spec
 from ocibuild.common.atomic import write_bytes_atomically
+from ocibuild.contract import RELOCK, ApkLockRequest, is_request_argv, read_request
 from ocibuild.errors import OciBuildError
 
 
@@ -63,40 +65,56 @@ def _existing_lock(path: str) -> Optional[Lockfile]:
         return None
 
 
-def main(argv: Sequence[str]) -> int:
+def _from_flags(argv: Sequence[str]) -> ApkLockRequest:
     args = _parser().parse_args(list(argv))
-    spec_bytes = _read(args.spec, "spec")
-    name = args.name or args.spec.replace(os.sep, "/")
+    Mirrors.parse(args.mirror)  # a malformed --mirror is an error naming it
+    return ApkLockRequest(
+        spec=args.spec,
+        output=args.output,
+        name=args.name,
+        mirrors=tuple(_mirror_flag(m) for m in args.mirror),
+        timeout=args.timeout,
+        retries=args.retries,
+        check=args.check,
+    )
 
-    if args.check:
-        if not os.path.exists(args.output):
-            print(f"{args.output} is missing: run `./pants generate-lockfiles` to create it")
-            return 1
-        locked = load_lockfile(_read(args.output, "lockfile").decode("utf-8", "replace"), args.output)
-        fresh = locked.matches_spec(spec_bytes)
-        if fresh is None:
-            print(f"{args.output} records no spec checksum: run `./pants generate-lockfiles` to rewrite it")
-            return 1
-        if not fresh:
-            print(
-                f"{args.output} is stale: {args.spec} changed since it was locked; run `./pants generate-lockfiles`"
-            )
-            return 1
-        print(f"{args.output} is up to date with {args.spec}")
-        return 0
 
+def _mirror_flag(flag: str) -> Tuple[str, Tuple[str, ...]]:
+    prefix, _, targets = flag.partition("=")
+    return prefix, tuple(m for m in targets.split(",") if m)
+
+
+def _check(request: ApkLockRequest, spec_bytes: bytes) -> int:
+    if not os.path.exists(request.output):
+        print(f"{request.output} is missing: {RELOCK} to create it")
+        return 1
+    locked = load_lockfile(_read(request.output, "lockfile").decode("utf-8", "replace"), request.output)
+    problem = locked.staleness(request.output, spec_bytes, strict=True)
+    if problem:
+        print(problem)
+        return 1
+    print(f"{request.output} is up to date with {request.spec}")
+    return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    request = read_request(ApkLockRequest, argv) if is_request_argv(argv) else _from_flags(argv)
+    spec_bytes = _read(request.spec, "spec")
+    if request.check:
+        return _check(request, spec_bytes)
     try:
         spec_text = spec_bytes.decode("utf-8")
     except UnicodeDecodeError:
-        raise OciBuildError(f"{args.spec}: not UTF-8 text") from None
-    spec = load_spec(spec_text, args.spec)
-    fetcher = Fetcher(Mirrors.parse(args.mirror), timeout=args.timeout, retries=args.retries)
-    old = _existing_lock(args.output)
-    new = lock(spec, spec_bytes, name, fetcher, os.path.dirname(os.path.abspath(args.spec)))
-    write_bytes_atomically(args.output, dump_lockfile(new).encode("ascii"))
+        raise OciBuildError(f"{request.spec}: not UTF-8 text") from None
+    spec = load_spec(spec_text, request.spec)
+    fetcher = Fetcher(Mirrors(dict(request.mirrors)), timeout=request.timeout, retries=request.retries)
+    old = _existing_lock(request.output)
+    name = request.name or request.spec.replace(os.sep, "/")
+    new = lock(spec, spec_bytes, name, fetcher, os.path.dirname(os.path.abspath(request.spec)))
+    write_bytes_atomically(request.output, dump_lockfile(new).encode("ascii"))
     changes: List[str] = describe_changes(old, new)
     for line in changes:
         print(line)
     if not changes:
-        print(f"{args.output}: no package changes")
+        print(f"{request.output}: no package changes")
     return 0
