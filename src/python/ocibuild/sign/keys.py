@@ -155,6 +155,27 @@ def _go_base64(value: Any, what: str, origin: str) -> bytes:
         raise OciBuildError(f"{origin}: the encrypted key's {what} is not valid base64") from None
 
 
+def _der_header_length(der: bytes, offset: int) -> int:
+    """How many bytes a DER tag and length take at `offset`."""
+    first = der[offset + 1]
+    return 2 + (first & 0x7F if first & 0x80 else 0)
+
+
+def _is_pkcs8(der: bytes) -> bool:
+    """Whether DER is a PKCS#8 PrivateKeyInfo (SEQUENCE { INTEGER, SEQUENCE algorithm, ... }) rather than
+    another key encoding: cosign's x509.ParsePKCS8PrivateKey accepts nothing else, and nor do we."""
+    try:
+        if der[0] != 0x30:
+            return False
+        version = _der_header_length(der, 0)
+        if der[version] != 0x02:
+            return False
+        algorithm = version + 2 + der[version + 1]
+        return der[algorithm] == 0x30
+    except IndexError:
+        return False
+
+
 def _scrypt_key(password: bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
     return Scrypt(salt=salt, length=nacl.secret.SecretBox.KEY_SIZE, n=n, r=r, p=p).derive(password)
 
@@ -218,6 +239,8 @@ def parse_signing_key(data: bytes, password: Optional[bytes], origin: str) -> Si
     if pem_type in _COSIGN_TYPES:
         pkcs8 = _decrypt_cosign_key(der, password or b"", origin)
         try:
+            if not _is_pkcs8(pkcs8):
+                raise ValueError("not PKCS#8")
             key = serialization.load_der_private_key(pkcs8, password=None)
         except (ValueError, UnsupportedAlgorithm):
             raise OciBuildError(f"{origin}: the decrypted cosign key is not a PKCS#8 private key") from None
