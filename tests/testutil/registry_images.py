@@ -65,8 +65,9 @@ def skopeo_raw(reference: str) -> bytes:
     return result.stdout
 
 
-def skopeo_copy_back(reference: str, destination: Path) -> str:
+def skopeo_copy_back(reference: str, destination: Path, authfile: Optional[Path] = None) -> str:
     """Copy `reference` (with every platform) into a new OCI layout; returns the digest it points at."""
+    auth = [f"--src-authfile={authfile}"] if authfile else []
     result = subprocess.run(
         [
             require_tool("skopeo"),
@@ -74,6 +75,7 @@ def skopeo_copy_back(reference: str, destination: Path) -> str:
             "--all",
             "--preserve-digests",
             "--src-tls-verify=false",
+            *auth,
             f"docker://{reference}",
             f"oci:{destination}:copied",
         ],

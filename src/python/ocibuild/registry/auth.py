@@ -57,6 +57,17 @@ def parse_challenges(header: str) -> List[Challenge]:
     return challenges
 
 
+def merge_scopes(scopes: List[str]) -> List[str]:
+    """One scope per resource with the union of the actions: `repository:x:pull` + `repository:x:pull,push`."""
+    actions: Dict[Tuple[str, str], List[str]] = {}
+    for scope in scopes:
+        kind, _, rest = scope.partition(":")
+        name, _, wanted = rest.rpartition(":")
+        merged = actions.setdefault((kind, name), [])
+        merged.extend(a for a in wanted.split(",") if a and a not in merged)
+    return [f"{kind}:{name}:{','.join(sorted(acts))}" for (kind, name), acts in sorted(actions.items())]
+
+
 def basic_header(credentials: Credentials) -> str:
     raw = f"{credentials.username}:{credentials.password}".encode("utf-8")
     return "Basic " + base64.b64encode(raw).decode("ascii")
@@ -134,11 +145,9 @@ class Authorizer:
         service = self._bearer.param("service")
         if service:
             params.append(("service", service))
-        wanted = set(scopes)
         challenge_scope = self._bearer.param("scope")
-        if challenge_scope:
-            wanted.update(challenge_scope.split(" "))
-        params.extend(("scope", s) for s in sorted(wanted))
+        wanted = merge_scopes([*scopes, *(challenge_scope.split(" ") if challenge_scope else [])])
+        params.extend(("scope", s) for s in wanted)
         self.token_requests += 1
         response = self._fetch_token(realm, params, self.credentials)
         realm_host = realm.split("/", 3)[2]
@@ -146,7 +155,7 @@ class Authorizer:
             who = "the credentials" if self.credentials is not None else "anonymous access"
             raise OciBuildError(
                 f"{self.registry}: token service {realm_host} refused {who} (HTTP {response.status_code}) for "
-                f"{' '.join(sorted(wanted))}: check the username and password "
+                f"{' '.join(wanted)}: check the username and password "
                 "(docker login, or OCI_REGISTRY_USERNAME/OCI_REGISTRY_PASSWORD)"
             )
         if response.status_code != 200:
