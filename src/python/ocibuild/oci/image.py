@@ -16,6 +16,15 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ocibuild.common.atomic import write_bytes_atomically
+from ocibuild.common.validate import encode
+from ocibuild.contract import (
+    IMAGE_LAYOUT,
+    IMAGE_METADATA,
+    OCI_ARCHIVE,
+    ImageMetadata,
+    PlatformImageMetadata,
+    docker_archive_name,
+)
 from ocibuild.errors import OciBuildError
 from ocibuild.oci.archives import DockerImage, write_docker_archive, write_oci_archive
 from ocibuild.oci.config import ConfigOptions, HistoryStep, build_config
@@ -33,10 +42,6 @@ from ocibuild.oci.layers import LayerFacts, LayerInput
 from ocibuild.oci.layout import LayoutImage, LayoutWriter, OciLayout, layout_index, load_layout
 from ocibuild.oci.output_dir import staged_output_dir
 from ocibuild.oci.platforms import Platform, alpine_arch_for_platform, platform_for_alpine_arch
-
-LAYOUT_DIR = "layout"
-OCI_ARCHIVE = "image.oci.tar"
-METADATA = "image.json"
 
 # Docker's reference grammar (distribution/reference), which `docker load` enforces on RepoTags.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
@@ -77,7 +82,7 @@ class PlatformImage:
 class ImageResult:
     top: Descriptor  # what index.json points at: the manifest (one platform) or the image index
     images: Tuple[PlatformImage, ...]
-    metadata: Dict[str, Any]
+    metadata: ImageMetadata
 
     @property
     def digest(self) -> str:
@@ -198,7 +203,7 @@ def build_image(request: ImageRequest, output_dir: Path) -> ImageResult:
     multi = len(targets) > 1
 
     with staged_output_dir(Path(output_dir)) as staging:
-        writer = LayoutWriter(staging / LAYOUT_DIR)
+        writer = LayoutWriter(staging / IMAGE_LAYOUT)
         images: List[PlatformImage] = []
         docker_images: List[Tuple[str, DockerImage]] = []
         for target in targets:
@@ -206,7 +211,7 @@ def build_image(request: ImageRequest, output_dir: Path) -> ImageResult:
             manifest, config, config_bytes, stack = _assemble_platform(
                 writer, request, target, base_image, base, per_target[target.architecture], annotations
             )
-            archive = f"image-{target.architecture}.docker.tar" if multi else "image.docker.tar"
+            archive = docker_archive_name(target.architecture, multi)
             images.append(
                 PlatformImage(
                     target.architecture,
@@ -245,7 +250,7 @@ def build_image(request: ImageRequest, output_dir: Path) -> ImageResult:
             write_docker_archive(docker_image, staging / archive)
         uncompressed_sizes = {f.diff_id: f.uncompressed_size for _, d in docker_images for _, f in d.layers}
         metadata = _metadata(request, top, images, writer.root, uncompressed_sizes)
-        write_bytes_atomically(str(staging / METADATA), canonical_json(metadata) + b"\n")
+        write_bytes_atomically(str(staging / IMAGE_METADATA), canonical_json(encode(metadata)) + b"\n")
     return ImageResult(top, tuple(images), metadata)
 
 
@@ -255,28 +260,31 @@ def _metadata(
     images: Sequence[PlatformImage],
     layout: Path,
     uncompressed_sizes: Dict[str, int],  # diff_id -> tar size, each distinct layer once
-) -> Dict[str, Any]:
+) -> ImageMetadata:
     blobs = sorted((layout / "blobs" / "sha256").iterdir())
-    return {
-        "repository": request.repository,
-        "tag": request.tag,
-        "reference": request.reference,
-        "digest": top.digest,
-        "media_type": top.media_type,
-        "layout": LAYOUT_DIR,
-        "oci_archive": OCI_ARCHIVE,
-        "size": sum(p.stat().st_size for p in blobs),
-        "uncompressed_size": sum(uncompressed_sizes.values()),
-        "platforms": [str(i.platform) for i in images],
-        "images": {
-            str(i.platform): {
-                "architecture": i.architecture,
-                "manifest": i.manifest.digest,
-                "config": i.config.digest,
-                "size": i.size,
-                "uncompressed_size": i.uncompressed_size,
-                "docker_archive": i.docker_archive,
-            }
+    return ImageMetadata(
+        repository=request.repository,
+        tag=request.tag,
+        reference=request.reference,
+        digest=top.digest,
+        media_type=top.media_type,
+        layout=IMAGE_LAYOUT,
+        oci_archive=OCI_ARCHIVE,
+        size=sum(p.stat().st_size for p in blobs),
+        uncompressed_size=sum(uncompressed_sizes.values()),
+        platforms=tuple(str(i.platform) for i in images),
+        images=tuple(
+            (
+                str(i.platform),
+                PlatformImageMetadata(
+                    architecture=i.architecture,
+                    manifest=i.manifest.digest,
+                    config=i.config.digest,
+                    size=i.size,
+                    uncompressed_size=i.uncompressed_size,
+                    docker_archive=i.docker_archive,
+                ),
+            )
             for i in images
-        },
-    }
+        ),
+    )

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import BinaryIO, Optional, Tuple
 
 from ocibuild.common.compression import GzipStream
+from ocibuild.contract import LayerDescriptor
 from ocibuild.errors import OciBuildError
 from ocibuild.oci.descriptors import (
     GZIP_LAYER_MEDIA_TYPES,
@@ -17,7 +18,6 @@ from ocibuild.oci.descriptors import (
     Descriptor,
     check_digest,
 )
-from ocibuild.strictload import load_json
 
 
 @dataclass(frozen=True)
@@ -115,26 +115,22 @@ def load_layer_input(
 ) -> LayerInput:
     """A layer from the `layer.json` written by the layer builders, checked against its blob."""
     try:
-        text = descriptor_file.read_text(encoding="utf-8")
-    except (OSError, ValueError) as e:  # ValueError: not UTF-8
-        raise OciBuildError(f"{descriptor_file}: cannot read the layer descriptor ({e})") from None
-    meta = load_json(text, str(descriptor_file))  # a duplicate key is an error naming it and its line
-    if not isinstance(meta, dict):
-        raise OciBuildError(f"{descriptor_file}: a layer descriptor must be a JSON object")
-    size = meta.get("size")
-    if not isinstance(size, int) or isinstance(size, bool):
-        raise OciBuildError(f"{descriptor_file}: `size` must be an integer")
-    media_type = meta.get("media_type", LAYER_TAR_GZIP)
-    described_arch = meta.get("architecture")
+        data = descriptor_file.read_bytes()
+    except OSError as e:
+        raise OciBuildError(
+            f"{descriptor_file}: cannot read the layer descriptor ({e.strerror or e})"
+        ) from None
+    meta = LayerDescriptor.from_json(data, str(descriptor_file))
+    described_arch = meta.architecture
     if architecture and described_arch and architecture != described_arch:
         raise OciBuildError(
             f"{descriptor_file}: the layer is built for {described_arch}, but the request says {architecture}"
         )
     facts = verify_layer(
         blob,
-        str(media_type),
-        check_digest(meta.get("digest"), f"{descriptor_file} `digest`"),
-        size,
-        check_digest(meta.get("diff_id"), f"{descriptor_file} `diff_id`"),
+        meta.media_type,
+        check_digest(meta.digest, f"{descriptor_file} `digest`"),
+        meta.size,
+        check_digest(meta.diff_id, f"{descriptor_file} `diff_id`"),
     )
     return LayerInput(blob, facts, architecture or described_arch or None, created_by)
