@@ -67,6 +67,12 @@ def signing_key() -> SigningKey:
 
 
 @pytest.fixture
+def make_key() -> Callable[..., SigningKey]:
+    """A factory of fresh P-256 keys (named for messages)."""
+    return new_key
+
+
+@pytest.fixture
 def openssl_verify(tmp_path: Path) -> Callable[[bytes, bytes, bytes], bool]:
     """`openssl dgst -sha256 -verify pub.pem -signature sig.der data`: whether openssl says Verified OK."""
     openssl = require_tool("openssl")
