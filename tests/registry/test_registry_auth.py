@@ -94,7 +94,7 @@ def test_basic_auth_without_credentials_says_how_to_log_in(basic_registry: Regis
     with pytest.raises(OciBuildError) as error:
         push(basic_registry.address, layout, "team/app", None)
     message = str(error.value)
-    assert f"in team/app needs credentials (HTTP 401" in message
+    assert "in team/app needs credentials (HTTP 401" in message
     assert f"docker login {basic_registry.address}" in message and "OCI_REGISTRY_USERNAME" in message
 
 
