@@ -66,7 +66,7 @@ def signing_key() -> SigningKey:
     return new_key("signer.key")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_key() -> Callable[..., SigningKey]:
     """A factory of fresh P-256 keys (named for messages)."""
     return new_key
