@@ -3,8 +3,9 @@ an app image on top of it, and the SBOM facts of a built image read back from it
 
 from __future__ import annotations
 
+import tarfile
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from ocibuild.apk.lockfile import Lockfile, load_lockfile
 from ocibuild.layer.accounts import parse_accounts
@@ -100,3 +101,12 @@ def image_facts(
 
 def locked_versions() -> Dict[str, str]:
     return {p.name: p.version for p in static_lock().packages}
+
+
+def alpine_index_licenses() -> List[str]:
+    """Every distinct L: of the mirror's Alpine 3.19 index."""
+    with tarfile.open(alpine_packages_dir() / "APKINDEX.tar.gz") as tar:
+        member = tar.extractfile("APKINDEX")
+        assert member is not None
+        text = member.read().decode()
+    return sorted({line[2:] for line in text.splitlines() if line.startswith("L:")})
