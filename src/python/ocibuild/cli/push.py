@@ -32,12 +32,16 @@ def _signer(key_path: Path, password_env: Optional[str], signature_format: str) 
     from ocibuild.sign.attach import sign_image
     from ocibuild.sign.keys import load_signing_key
 
-    password: Optional[bytes] = None
-    if password_env:
-        if password_env not in os.environ:
-            raise OciBuildError(f"{password_env} is not set: it should hold the password of {key_path}")
-        password = os.environ[password_env].encode("utf-8")
-    key = load_signing_key(key_path, password)
+    # An unset variable means no password: unencrypted keys need none, and for an encrypted one
+    # the key loader's error gets the variable's name added.
+    unset = bool(password_env) and password_env not in os.environ
+    password = os.environ[password_env].encode("utf-8") if password_env and not unset else None
+    try:
+        key = load_signing_key(key_path, password)
+    except OciBuildError as e:
+        if unset:
+            raise OciBuildError(f"{e} ({password_env} is not set)") from None
+        raise
 
     def sign(client: RegistryClient, repository: str, digest: str, docker_reference: str) -> str:
         return sign_image(client, repository, digest, docker_reference, key, signature_format)
