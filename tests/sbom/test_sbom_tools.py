@@ -11,9 +11,8 @@ from typing import Any, Dict, Set, Tuple
 import pytest
 from ocibuild.sbom.facts import ApkPackageFacts, IndexFacts, LayerFacts
 from ocibuild.sbom.spdx import image_sbom, index_sbom, platform_sbom
-from test_sbom_licenses import alpine_index_licenses
 from testutil import scanners
-from testutil.sbom_images import build_app, build_static, image_facts, locked_versions
+from testutil.sbom_images import alpine_index_licenses, build_app, build_static, image_facts, locked_versions
 
 
 @pytest.fixture(scope="module")
