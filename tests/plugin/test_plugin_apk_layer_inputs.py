@@ -107,7 +107,7 @@ def test_a_lock_without_sha256_and_size_says_to_relock(rule_runner: RuleRunner, 
     message = str(error.value).strip().splitlines()[-1].split(": ", 1)[1]
     assert message == (
         f"img:packages: {LOCK_PATH}: package musl (x86_64) has no sha256/size, which Pants needs to "
-        "download it (a lock written by apko?): re-lock with `pants generate-lockfiles`."
+        "download it (a lock written by apko?): re-lock the resolve: run `pants generate-lockfiles`."
     )
 
 

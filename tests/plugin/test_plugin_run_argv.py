@@ -6,9 +6,10 @@ import os
 import pty
 import subprocess
 from pathlib import Path
-from typing import List
+from typing import List, Tuple
 
 import pytest
+from ocibuild.contract import ImageMetadata, PlatformImageMetadata
 from pants_oci.goals.run import (
     TTY_AUTO,
     RunImageError,
@@ -25,31 +26,32 @@ PODMAN = Runtime("podman", "/usr/bin/podman")
 DOCKER = Runtime("docker", "/usr/local/bin/docker")
 OWNER = "examples/hello-c:hello-c"
 
-ONE_PLATFORM = {
-    "oci_archive": "image.oci.tar",
-    "images": {
-        "linux/amd64": {
-            "architecture": "x86_64",
-            "config": "sha256:" + "a" * 64,
-            "docker_archive": "image.docker.tar",
-        }
-    },
-}
-TWO_PLATFORMS = {
-    "oci_archive": "image.oci.tar",
-    "images": {
-        "linux/amd64": {
-            "architecture": "x86_64",
-            "config": "sha256:" + "a" * 64,
-            "docker_archive": "image-x86_64.docker.tar",
-        },
-        "linux/arm64/v8": {
-            "architecture": "aarch64",
-            "config": "sha256:" + "b" * 64,
-            "docker_archive": "image-aarch64.docker.tar",
-        },
-    },
-}
+
+def _metadata(*images: Tuple[str, str, str, str]) -> ImageMetadata:
+    """image.json of an image of these (platform, architecture, config digest, docker archive)."""
+    return ImageMetadata(
+        repository="examples/hello-c",
+        tag="latest",
+        reference="examples/hello-c:latest",
+        digest="sha256:" + "0" * 64,
+        media_type="application/vnd.oci.image.manifest.v1+json",
+        layout="layout",
+        oci_archive="image.oci.tar",
+        size=1,
+        uncompressed_size=1,
+        platforms=tuple(i[0] for i in images),
+        images=tuple(
+            (platform, PlatformImageMetadata(arch, "sha256:" + "f" * 64, config, 1, 1, archive))
+            for platform, arch, config, archive in images
+        ),
+    )
+
+
+ONE_PLATFORM = _metadata(("linux/amd64", "x86_64", "sha256:" + "a" * 64, "image.docker.tar"))
+TWO_PLATFORMS = _metadata(
+    ("linux/amd64", "x86_64", "sha256:" + "a" * 64, "image-x86_64.docker.tar"),
+    ("linux/arm64/v8", "aarch64", "sha256:" + "b" * 64, "image-aarch64.docker.tar"),
+)
 
 
 def test_run_argv_puts_global_args_before_run_and_run_args_before_the_image() -> None:

@@ -16,7 +16,7 @@ from pants_oci import register
 from pants_oci.errors import OciImageBaseError, OciImageLayersError
 from pants_oci.goals.package import BuiltImage, OciImageFieldSet
 from pants_oci.target_types import ApkLockfileField
-from pants_oci.util_rules.layers import ApkLayerFieldSet, OciLayerFieldSet
+from pants_oci.util_rules.layers import ApkLayerFieldSet, FileLayerFieldSet
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def rule_runner() -> RuleRunner:
             *archive.rules(),
             QueryRule(BuiltImage, [OciImageFieldSet]),
             QueryRule(BuiltPackage, [ApkLayerFieldSet]),
-            QueryRule(BuiltPackage, [OciLayerFieldSet]),
+            QueryRule(BuiltPackage, [FileLayerFieldSet]),
             QueryRule(HydratedSources, [HydrateSourcesRequest]),
         ],
         target_types=[*register.target_types(), FileTarget, FilesGeneratorTarget],
@@ -82,6 +82,6 @@ def test_layer_that_is_not_a_layer_is_named(rule_runner: RuleRunner) -> None:
         rule_runner.request(BuiltImage, [OciImageFieldSet.create(target)])
     assert [type(e) for e in error.value.wrapped_exceptions] == [OciImageLayersError]
     assert error_message(error.value) == (
-        "img:app: `layers` may name `apk_layer` and `oci_layer` targets only, not img:motd (file); "
-        "wrap files and packages in an `oci_layer`."
+        "img:app: `layers` may name layer targets only (`apk_layer`, `oci_layer`, or a plugin's layer "
+        "kind), not img:motd (file); wrap files and packages in an `oci_layer`."
     )

@@ -14,6 +14,7 @@ from typing import Iterable
 from ocibuild.apk.lockfile import Lockfile, load_lockfile
 from ocibuild.apk.spec import load_spec
 from ocibuild.apk.version import compare_versions
+from ocibuild.contract import ApkLockRequest
 from ocibuild.errors import OciBuildError
 from pants.core.goals.generate_lockfiles import (
     GenerateLockfile,
@@ -144,19 +145,16 @@ async def generate_apk_lockfile(request: GenerateApkLockfile, apk: ApkSubsystem)
             f"[apk].resolves names {request.spec_path!r} for resolve {request.resolve_name!r}, "
             "but there is no such file: create it or fix the option."
         )
+    lock_request = ApkLockRequest(
+        spec=request.spec_path,
+        output=request.lockfile_dest,
+        mirrors=tuple((prefix, tuple(targets)) for prefix, targets in sorted(apk.mirrors.items())),
+    )
     inputs = await Get(Digest, PathGlobs(_spec_inputs(request.spec_path, spec_contents[0].content.decode())))
-    mirror_args = [
-        f"--mirror={prefix}={','.join(targets)}" for prefix, targets in sorted(apk.mirrors.items())
-    ]
     result = await Get(
         ProcessResult,
         OciBuildProcess(
-            argv=(
-                "apk-lock",
-                f"--spec={request.spec_path}",
-                f"--output={request.lockfile_dest}",
-                *mirror_args,
-            ),
+            request=lock_request,
             description=f"Resolve and lock APK packages for `{request.resolve_name}`",
             input_digest=inputs,
             output_files=(request.lockfile_dest,),

@@ -2,31 +2,36 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, Tuple
+from typing import Optional, Tuple
 
-from ocibuild.strictload import load_json
+from ocibuild.contract import (
+    IMAGE_LAYOUT,
+    IMAGE_METADATA,
+    LAYER_BLOB,
+    ImageConfig,
+    ImageLayer,
+    ImageMetadata,
+    OciImageRequest,
+)
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, OutputPathField, PackageFieldSet
 from pants.engine.addresses import UnparsedAddressInputs
 from pants.engine.fs import (
     AddPrefix,
-    CreateDigest,
     Digest,
     DigestContents,
     DigestSubset,
-    FileContent,
     MergeDigests,
     PathGlobs,
     RemovePrefix,
 )
 from pants.engine.process import ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
-from pants.engine.target import Targets
+from pants.engine.target import FieldSetsPerTarget, FieldSetsPerTargetRequest, Targets
 from pants.engine.unions import UnionRule
 from pants_oci.errors import OciImageBaseError, OciImageLayersError
-from pants_oci.subsystems.ocibuild_tool import OciBuildTool
+from pants_oci.subsystems.oci import OciSubsystem
 from pants_oci.target_types import (
     OciImageAnnotationsField,
     OciImageArchitecturesField,
@@ -42,10 +47,13 @@ from pants_oci.target_types import (
     OciImageUserField,
     OciImageWorkdirField,
 )
-from pants_oci.util_rules.layers import ApkLayerFieldSet, BuiltLayers, OciLayerFieldSet
+from pants_oci.util_rules.layers import (
+    ApkLayerFieldSet,
+    BuiltLayers,
+    FileLayerFieldSet,
+    OciLayerFieldSet,
+)
 from pants_oci.util_rules.ocibuild_process import OciBuildProcess
-
-IMAGE_OUTPUT_DIR = "out"
 
 
 @dataclass(frozen=True)
@@ -91,17 +99,32 @@ class BuiltImage:
     metadata: Tuple[Tuple[str, str], ...]  # from image.json: what `package` prints
 
 
-def _check_layer_targets(targets: Targets, owner: str) -> None:
-    for target in targets:
-        if not (ApkLayerFieldSet.is_applicable(target) or OciLayerFieldSet.is_applicable(target)):
+def _check_layer_targets(targets: Targets, field_sets: FieldSetsPerTarget, owner: str) -> None:
+    for target, applicable in zip(targets, field_sets.collection):
+        if not applicable:
             raise OciImageLayersError(
-                f"{owner}: `layers` may name `apk_layer` and `oci_layer` targets only, "
-                f"not {target.address} ({target.alias}); wrap files and packages in an `oci_layer`."
+                f"{owner}: `layers` may name layer targets only (`apk_layer`, `oci_layer`, or a plugin's "
+                f"layer kind), not {target.address} ({target.alias}); wrap files and packages in an `oci_layer`."
             )
 
 
+def _image_config(field_set: OciImageFieldSet) -> ImageConfig:
+    def strings(value: Optional[Tuple[str, ...]]) -> Optional[Tuple[str, ...]]:
+        return tuple(value) if value is not None else None
+
+    return ImageConfig(
+        entrypoint=strings(field_set.entrypoint.value),
+        cmd=strings(field_set.cmd.value),
+        env=tuple((field_set.env.value or {}).items()),
+        user=field_set.user.value,
+        workdir=field_set.workdir.value,
+        labels=tuple((field_set.labels.value or {}).items()),
+        exposed_ports=tuple(field_set.exposed_ports.value or ()),
+    )
+
+
 @rule(desc="Build an OCI image")
-async def build_oci_image(field_set: OciImageFieldSet, tool: OciBuildTool) -> BuiltImage:
+async def build_oci_image(field_set: OciImageFieldSet, oci: OciSubsystem) -> BuiltImage:
     base_targets, layer_targets = await MultiGet(
         Get(Targets, UnparsedAddressInputs, field_set.base.to_unparsed_address_inputs()),
         Get(Targets, UnparsedAddressInputs, field_set.layers.to_unparsed_address_inputs()),
@@ -116,12 +139,13 @@ async def build_oci_image(field_set: OciImageFieldSet, tool: OciBuildTool) -> Bu
     base_images = await MultiGet(
         Get(BuiltImage, OciImageFieldSet, OciImageFieldSet.create(t)) for t in base_targets
     )
-    _check_layer_targets(layer_targets, str(field_set.address))
+    layer_field_sets = await Get(
+        FieldSetsPerTarget, FieldSetsPerTargetRequest(OciLayerFieldSet, layer_targets)
+    )
+    _check_layer_targets(layer_targets, layer_field_sets, str(field_set.address))
+    # One layer kind per target: the first applicable member of the union.
     built_layers = await MultiGet(
-        Get(BuiltLayers, ApkLayerFieldSet, ApkLayerFieldSet.create(t))
-        if ApkLayerFieldSet.is_applicable(t)
-        else Get(BuiltLayers, OciLayerFieldSet, OciLayerFieldSet.create(t))
-        for t in layer_targets
+        Get(BuiltLayers, OciLayerFieldSet, field_sets[0]) for field_sets in layer_field_sets.collection
     )
 
     placements = []  # (digest, directory in the request's sandbox)
@@ -131,72 +155,51 @@ async def build_oci_image(field_set: OciImageFieldSet, tool: OciBuildTool) -> Bu
             prefix = f"layers/{index}/{layer.architecture or 'all'}"
             placements.append((layer.digest, prefix))
             request_layers.append(
-                {
-                    "blob": f"{prefix}/{layer.blob_path}",
-                    "descriptor": f"{prefix}/{layer.descriptor_path}",
-                    "architecture": layer.architecture,
-                    "created_by": layers.created_by,
-                }
+                ImageLayer(
+                    blob=f"{prefix}/{layer.blob_path}",
+                    descriptor=f"{prefix}/{layer.descriptor_path}",
+                    architecture=layer.architecture,
+                    created_by=layers.created_by,
+                )
             )
     base = base_images[0] if base_images else None
     if base:
         placements.append((base.digest, "base"))
     digests = await MultiGet(Get(Digest, AddPrefix(digest, prefix)) for digest, prefix in placements)
 
-    config = {
-        key: value
-        for key, value in {
-            "entrypoint": list(field_set.entrypoint.value)
-            if field_set.entrypoint.value is not None
-            else None,
-            "cmd": list(field_set.cmd.value) if field_set.cmd.value is not None else None,
-            "env": dict(field_set.env.value) if field_set.env.value else None,
-            "user": field_set.user.value,
-            "workdir": field_set.workdir.value,
-            "labels": dict(field_set.labels.value) if field_set.labels.value else None,
-            "exposed_ports": list(field_set.exposed_ports.value) if field_set.exposed_ports.value else None,
-        }.items()
-        if value is not None
-    }
-    request: Dict[str, Any] = {
-        "base": f"base/{base.directory}/layout" if base else None,
-        "base_name": base.reference if base else None,
-        "layers": request_layers,
-        "architectures": list(field_set.architectures.value) if field_set.architectures.value else None,
-        "config": config,
-        "annotations": dict(field_set.annotations.value or {}),
-        "created": tool.source_date_epoch,
-        "repository": field_set.repository_name,
-        "tag": field_set.tag.value,
-    }
-    request_digest = await Get(
-        Digest,
-        CreateDigest([FileContent("request.json", json.dumps(request, sort_keys=True, indent=1).encode())]),
+    request = OciImageRequest(
+        repository=field_set.repository_name,
+        tag=field_set.tag.value or "latest",
+        base=f"base/{base.directory}/{IMAGE_LAYOUT}" if base else None,
+        base_name=base.reference if base else None,
+        layers=tuple(request_layers),
+        architectures=tuple(field_set.architectures.value) if field_set.architectures.value else None,
+        config=_image_config(field_set),
+        annotations=tuple((field_set.annotations.value or {}).items()),
+        created=oci.source_date_epoch,
     )
-    input_digest = await Get(Digest, MergeDigests([request_digest, *digests]))
+    input_digest = await Get(Digest, MergeDigests(digests))
     result = await Get(
         ProcessResult,
         OciBuildProcess(
-            argv=("oci-image", "--request=request.json", f"--output-dir={IMAGE_OUTPUT_DIR}"),
+            request=request,
             description=f"Assemble OCI image {field_set.address}",
             input_digest=input_digest,
-            output_directories=(IMAGE_OUTPUT_DIR,),
+            output_directories=(request.output_dir,),
         ),
     )
     metadata_contents = await Get(
-        DigestContents, DigestSubset(result.output_digest, PathGlobs([f"{IMAGE_OUTPUT_DIR}/image.json"]))
+        DigestContents,
+        DigestSubset(result.output_digest, PathGlobs([f"{request.output_dir}/{IMAGE_METADATA}"])),
     )
-    metadata = (
-        load_json(metadata_contents[0].content.decode("utf-8"), metadata_contents[0].path)
-        if metadata_contents
-        else {}
+    metadata = ImageMetadata.from_json(metadata_contents[0].content, metadata_contents[0].path)
+    summary = (
+        ("digest", metadata.digest),
+        ("size", str(metadata.size)),
+        ("uncompressed_size", str(metadata.uncompressed_size)),
+        ("platforms", ", ".join(metadata.platforms)),
     )
-    summary = tuple(
-        (key, ", ".join(value) if isinstance(value, list) else str(value))
-        for key, value in ((k, metadata.get(k)) for k in ("digest", "size", "uncompressed_size", "platforms"))
-        if value is not None
-    )
-    return BuiltImage(result.output_digest, IMAGE_OUTPUT_DIR, field_set.reference, summary)
+    return BuiltImage(result.output_digest, request.output_dir, field_set.reference, summary)
 
 
 @rule(desc="Package an OCI image")
@@ -219,7 +222,7 @@ class PackageLayersRequest:
 
 @rule
 async def package_layers(request: PackageLayersRequest) -> BuiltPackage:
-    """Each architecture's `layer.tar.gz` and `layer.json` under `<output_path>/<arch>/`."""
+    """Each architecture's layer blob and descriptor under `<output_path>/<arch>/`."""
     subdirs = [os.path.join(request.output_path, layer.architecture or "") for layer in request.layers.layers]
     stripped = await MultiGet(
         Get(Digest, RemovePrefix(layer.digest, layer.directory)) for layer in request.layers.layers
@@ -227,7 +230,7 @@ async def package_layers(request: PackageLayersRequest) -> BuiltPackage:
     placed = await MultiGet(Get(Digest, AddPrefix(d, subdir)) for d, subdir in zip(stripped, subdirs))
     return BuiltPackage(
         await Get(Digest, MergeDigests(placed)),
-        tuple(BuiltPackageArtifact(os.path.join(subdir, "layer.tar.gz")) for subdir in subdirs),
+        tuple(BuiltPackageArtifact(os.path.join(subdir, LAYER_BLOB)) for subdir in subdirs),
     )
 
 
@@ -239,8 +242,8 @@ async def package_apk_layer(field_set: ApkLayerFieldSet) -> BuiltPackage:
 
 
 @rule(desc="Package a file layer")
-async def package_oci_layer(field_set: OciLayerFieldSet) -> BuiltPackage:
-    layers = await Get(BuiltLayers, OciLayerFieldSet, field_set)
+async def package_oci_layer(field_set: FileLayerFieldSet) -> BuiltPackage:
+    layers = await Get(BuiltLayers, FileLayerFieldSet, field_set)
     output_path = field_set.output_path.value_or_default(file_ending=None)
     return await Get(BuiltPackage, PackageLayersRequest(layers, output_path))
 
@@ -249,6 +252,6 @@ def rules():
     return (
         *collect_rules(),
         UnionRule(PackageFieldSet, ApkLayerFieldSet),
-        UnionRule(PackageFieldSet, OciLayerFieldSet),
+        UnionRule(PackageFieldSet, FileLayerFieldSet),
         UnionRule(PackageFieldSet, OciImageFieldSet),
     )

@@ -15,10 +15,10 @@ import logging
 import os
 import platform
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Mapping, Optional, Sequence, Tuple
 
 from ocibuild.common.architectures import host_alpine_arch
-from ocibuild.strictload import load_json
+from ocibuild.contract import IMAGE_METADATA, ImageMetadata
 from pants.core.goals.run import RunFieldSet, RunInSandboxBehavior, RunRequest
 from pants.core.util_rules.system_binaries import BinaryPathRequest, BinaryPaths
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
@@ -88,15 +88,15 @@ class ImageToRun:
     archive: str  # the archive to load, relative to the image's output directory
 
 
-def choose_image(metadata: Mapping[str, Any], runtime: str, host_arch: str, owner: str) -> ImageToRun:
+def choose_image(metadata: ImageMetadata, runtime: str, host_arch: str, owner: str) -> ImageToRun:
     """The host's platform of the image (or its only one) and the archive `runtime` loads it from."""
-    images: Dict[str, Dict[str, Any]] = dict(metadata.get("images") or {})
+    images = dict(metadata.images)
     if not images:
-        raise RunImageError(f"{owner}: the built image has no platforms in image.json; rebuild it.")
+        raise RunImageError(f"{owner}: the built image has no platforms in {IMAGE_METADATA}; rebuild it.")
     if len(images) == 1:
         ((name, entry),) = images.items()
     else:
-        matches = [(n, e) for n, e in images.items() if e.get("architecture") == host_arch]
+        matches = [(n, e) for n, e in images.items() if e.architecture == host_arch]
         if not matches:
             raise RunImageError(
                 f"{owner}: the image is built for {', '.join(sorted(images))}, none of them this "
@@ -105,10 +105,10 @@ def choose_image(metadata: Mapping[str, Any], runtime: str, host_arch: str, owne
         ((name, entry),) = matches
     # podman loads the oci-archive; Docker 20.10 loads only docker-archives, one per platform.
     if runtime == "podman" and len(images) == 1:
-        archive = metadata.get("oci_archive") or "image.oci.tar"
+        archive = metadata.oci_archive
     else:
-        archive = entry["docker_archive"]
-    return ImageToRun(name, entry["config"], archive)
+        archive = entry.docker_archive
+    return ImageToRun(name, entry.config, archive)
 
 
 def load_argv(runtime: Runtime, global_args: Sequence[str], archive: str) -> Tuple[str, ...]:
@@ -208,9 +208,9 @@ async def run_oci_image(
         Get(EnvironmentVars, EnvironmentVarsRequest(oci_env.env_vars)),
     )
     contents = await Get(
-        DigestContents, DigestSubset(image.digest, PathGlobs([f"{image.directory}/image.json"]))
+        DigestContents, DigestSubset(image.digest, PathGlobs([f"{image.directory}/{IMAGE_METADATA}"]))
     )
-    metadata = load_json(contents[0].content.decode("utf-8"), contents[0].path)
+    metadata = ImageMetadata.from_json(contents[0].content, contents[0].path)
     chosen = choose_image(metadata, runtime.name, host_architecture(), owner)
     archive = f"{image.directory}/{chosen.archive}"
     loaded = await Get(

@@ -1,11 +1,12 @@
-"""`[oci]`: the container runtime for `pants run`; the registries and signing key for `pants publish`."""
+"""`[oci]`: build settings (`source_date_epoch`), the container runtime for `pants run`; the
+registries and signing key for `pants publish`."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from pants.core.util_rules.search_paths import ExecutableSearchPathsOptionMixin
-from pants.option.option_types import DictOption, ShellStrListOption, StrListOption, StrOption
+from pants.option.option_types import DictOption, IntOption, ShellStrListOption, StrListOption, StrOption
 from pants.option.subsystem import Subsystem
 from pants.util.strutil import softwrap
 from pants_oci.subsystems.registries import OciRegistries, OciRegistryError
@@ -105,6 +106,20 @@ class OciSubsystem(Subsystem):
             Arguments added to `run` before the image, after `--rm --interactive` (and `--tty`
             when stdin and stdout are terminals): e.g. `--network none --ulimit
             nofile=1024:1024 --env NAME=value --publish 127.0.0.1:8080:8080`.
+            """
+        ),
+    )
+
+    # ----------------------------------------------------------------------------------------------
+    # Building (`pants package`)
+    # ----------------------------------------------------------------------------------------------
+    source_date_epoch = IntOption(
+        default=None,
+        help=softwrap(
+            """
+            Seconds since the epoch to stamp on layer files and the image's `created` time, as
+            SOURCE_DATE_EPOCH would. Default: APK layers use their newest package's build time,
+            file layers 0, images 1970-01-01T00:00:00Z, so that outputs depend only on their inputs.
             """
         ),
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pants.backend.python.subsystems.python_tool_base import LockfileRules, PythonToolRequirementsBase
-from pants.option.option_types import IntOption
 from pants.util.strutil import softwrap
 
 
@@ -27,14 +26,3 @@ class OciBuildTool(PythonToolRequirementsBase):
     # `pants --ocibuild-lockfile=src/python/pants_oci/subsystems/ocibuild.lock generate-lockfiles --resolve=ocibuild`.
     default_lockfile_resource = ("pants_oci.subsystems", "ocibuild.lock")
     lockfile_rules_type = LockfileRules.SIMPLE
-
-    source_date_epoch = IntOption(
-        default=None,
-        help=softwrap(
-            """
-            Seconds since the epoch to stamp on layer files and the image's `created` time, as
-            SOURCE_DATE_EPOCH would. Default: layers use their newest package's build time,
-            images use 1970-01-01T00:00:00Z, so that outputs depend only on their inputs.
-            """
-        ),
-    )

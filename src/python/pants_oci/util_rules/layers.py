@@ -1,4 +1,11 @@
-"""Builds layers: `apk_layer` (per architecture, from a lockfile) and `oci_layer` (plain files)."""
+"""Layer kinds and how they are built: `apk_layer` (per architecture, from a lockfile) and
+`oci_layer` (plain files).
+
+`oci_image(layers=...)` accepts any target with a member of the `OciLayerFieldSet` union. A plugin
+adds a layer kind without editing this one: a field set subclassing `OciLayerFieldSet`, registered
+with `UnionRule(OciLayerFieldSet, MyLayerFieldSet)`, and a rule `MyLayerFieldSet -> BuiltLayers`
+whose layers hold `contract.LAYER_BLOB` and `contract.LAYER_DESCRIPTOR` (a contract.LayerDescriptor).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,14 @@ from dataclasses import dataclass
 from typing import Optional, Tuple
 
 from ocibuild.apk.lockfile import Lockfile, dump_lockfile, load_lockfile, select_packages
+from ocibuild.contract import (
+    LAYER_BLOB,
+    LAYER_DESCRIPTOR,
+    OUTPUT_DIR,
+    RELOCK,
+    ApkLayerRequest,
+    FilesLayerRequest,
+)
 from ocibuild.errors import OciBuildError
 from pants.core.goals.package import (
     BuiltPackage,
@@ -16,6 +31,7 @@ from pants.core.goals.package import (
 )
 from pants.core.target_types import FileSourceField, ResourceSourceField
 from pants.engine.addresses import UnparsedAddressInputs
+from pants.engine.environment import EnvironmentName
 from pants.engine.fs import (
     AddPrefix,
     CreateDigest,
@@ -29,6 +45,7 @@ from pants.engine.fs import (
 from pants.engine.process import ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import (
+    FieldSet,
     FieldSetsPerTarget,
     FieldSetsPerTargetRequest,
     HydratedSources,
@@ -36,10 +53,11 @@ from pants.engine.target import (
     SourcesField,
     Targets,
 )
+from pants.engine.unions import UnionRule, union
 from pants.util.docutil import bin_name
 from pants_oci.errors import ApkLockfileError, OciLayerContentsError, StaleApkLockfileError
 from pants_oci.subsystems.apk import ApkSubsystem
-from pants_oci.subsystems.ocibuild_tool import OciBuildTool
+from pants_oci.subsystems.oci import OciSubsystem
 from pants_oci.target_types import (
     ApkAccountsField,
     ApkAllowSetuidField,
@@ -55,13 +73,10 @@ from pants_oci.target_types import (
 from pants_oci.util_rules.apk_downloads import ApkDownload, ApkDownloadsRequest
 from pants_oci.util_rules.ocibuild_process import OciBuildProcess
 
-LAYER_BLOB = "layer.tar.gz"
-LAYER_DESCRIPTOR = "layer.json"
-
 
 @dataclass(frozen=True)
 class BuiltLayer:
-    """`layer.tar.gz` and `layer.json` under `directory` in `digest`."""
+    """`contract.LAYER_BLOB` and `contract.LAYER_DESCRIPTOR` under `directory` in `digest`."""
 
     architecture: Optional[str]  # None: the same layer serves every architecture
     digest: Digest
@@ -78,12 +93,20 @@ class BuiltLayer:
 
 @dataclass(frozen=True)
 class BuiltLayers:
+    """What a layer target gives an image: one layer per architecture, or one for all."""
+
     layers: Tuple[BuiltLayer, ...]
-    created_by: str
+    created_by: str  # the image history's `created_by` for these layers
+
+
+@union(in_scope_types=[EnvironmentName])
+@dataclass(frozen=True)
+class OciLayerFieldSet(FieldSet):
+    """A layer kind `oci_image(layers=...)` accepts; each member has a rule building BuiltLayers."""
 
 
 @dataclass(frozen=True)
-class ApkLayerFieldSet(PackageFieldSet):
+class ApkLayerFieldSet(PackageFieldSet, OciLayerFieldSet):
     required_fields = (ApkLockfileField,)
 
     lockfile: ApkLockfileField
@@ -96,7 +119,7 @@ class ApkLayerFieldSet(PackageFieldSet):
 
 
 @dataclass(frozen=True)
-class OciLayerFieldSet(PackageFieldSet):
+class FileLayerFieldSet(PackageFieldSet, OciLayerFieldSet):
     required_fields = (OciLayerContentsField,)
 
     contents: OciLayerContentsField
@@ -106,16 +129,23 @@ class OciLayerFieldSet(PackageFieldSet):
     output_path: OutputPathField
 
 
+def relock_hint(message: str, resolve: Optional[str] = None) -> str:
+    """The core's message, with the Pants command that re-locks where it says to re-lock."""
+    if RELOCK not in message:
+        return message
+    how = f" --resolve={resolve}" if resolve else ""
+    return f"{message.rstrip('.')}: run `{bin_name()} generate-lockfiles{how}`."
+
+
 def _check_lock_is_fresh(lock: Lockfile, lock_path: str, spec: Optional[bytes], apk: ApkSubsystem) -> None:
     if spec is None:
         return  # the spec lives elsewhere (e.g. a lock vendored from another repo): trust the lock
-    if lock.matches_spec(spec) is False:  # None: no checksum recorded (an old apko lock): trust it
+    problem = lock.staleness(lock_path, spec, strict=False)  # an old apko lock without checksum: trusted
+    if problem:
         resolves = [name for name, path in apk.resolves.items() if path == lock.spec_name]
-        how = f"--resolve={resolves[0]}" if resolves else "(add the spec to [apk].resolves)"
-        raise StaleApkLockfileError(
-            f"{lock_path} is stale: {lock.spec_name} changed since it was locked. "
-            f"Run `{bin_name()} generate-lockfiles {how}`."
-        )
+        if not resolves:
+            problem += " (add the spec to [apk].resolves)"
+        raise StaleApkLockfileError(relock_hint(problem, resolves[0] if resolves else None))
 
 
 @dataclass(frozen=True)
@@ -145,13 +175,14 @@ async def apk_layer_inputs(request: ApkLayerInputsRequest) -> ApkLayerInputs:
         # the same function the layer builder uses, so the inputs are exactly what it installs
         closure = select_packages(request.lock.packages_for(request.arch), request.packages, request.arch)
     except OciBuildError as e:
-        raise ApkLockfileError(f"{request.owner}: {request.lock_path}: {e}") from None
+        raise ApkLockfileError(relock_hint(f"{request.owner}: {request.lock_path}: {e}")) from None
     unpinned = [p for p in closure if p.sha256 is None or p.size is None]
     if unpinned:
         raise ApkLockfileError(
-            f"{request.owner}: {request.lock_path}: package {unpinned[0].name} ({request.arch}) has no "
-            "sha256/size, which Pants needs to download it (a lock written by apko?): re-lock with "
-            f"`{bin_name()} generate-lockfiles`."
+            relock_hint(
+                f"{request.owner}: {request.lock_path}: package {unpinned[0].name} ({request.arch}) has no "
+                f"sha256/size, which Pants needs to download it (a lock written by apko?): {RELOCK}"
+            )
         )
     downloads = tuple(ApkDownload(p.url, p.sha256, p.size) for p in closure)  # type: ignore[arg-type]
     subset = dump_lockfile(request.lock.subset(request.arch, closure)).encode("ascii")
@@ -164,7 +195,7 @@ async def apk_layer_inputs(request: ApkLayerInputsRequest) -> ApkLayerInputs:
 
 
 @rule(desc="Build APK layers")
-async def build_apk_layers(field_set: ApkLayerFieldSet, apk: ApkSubsystem, tool: OciBuildTool) -> BuiltLayers:
+async def build_apk_layers(field_set: ApkLayerFieldSet, apk: ApkSubsystem, oci: OciSubsystem) -> BuiltLayers:
     sources = await Get(HydratedSources, HydrateSourcesRequest(field_set.lockfile))
     (lock_file,) = await Get(DigestContents, Digest, sources.snapshot.digest)
     lock = load_lockfile(lock_file.content.decode(), lock_file.path, check_keys=False)
@@ -180,30 +211,32 @@ async def build_apk_layers(field_set: ApkLayerFieldSet, apk: ApkSubsystem, tool:
             f"(it has {', '.join(locked_archs)}): add the architecture to the spec's `archs` and re-lock."
         )
 
-    extra_files = []
-    common_args = [f"--lockfile={lock_file.path}"]
-    for name in field_set.packages.value or ():
-        common_args.append(f"--package={name}")
-    for name in field_set.skip_scripts_of.value or ():
-        common_args.append(f"--skip-scripts-of={name}")
-    if field_set.allow_setuid.value:
-        common_args.append("--allow-setuid")
-    if field_set.accounts.value:
-        extra_files.append(FileContent("accounts.json", field_set.accounts.value.encode()))
-        common_args.append("--accounts=accounts.json")
-    if tool.source_date_epoch is not None:
-        common_args.append(f"--source-date-epoch={tool.source_date_epoch}")
+    accounts_file = "accounts.json"
+    extra_files = (
+        [FileContent(accounts_file, field_set.accounts.value.encode())] if field_set.accounts.value else []
+    )
     extra_digest = await Get(Digest, CreateDigest(extra_files))
-
+    packages = tuple(field_set.packages.value or ())
     layer_inputs = await MultiGet(
         Get(
             ApkLayerInputs,
-            ApkLayerInputsRequest(
-                lock, lock_file.path, arch, tuple(field_set.packages.value or ()), str(field_set.address)
-            ),
+            ApkLayerInputsRequest(lock, lock_file.path, arch, packages, str(field_set.address)),
         )
         for arch in archs
     )
+    requests = [
+        ApkLayerRequest(
+            lockfile=lock_file.path,
+            arch=arch,
+            packages_dir=f"apks/{arch}",
+            packages=packages,
+            accounts=accounts_file if field_set.accounts.value else None,
+            source_date_epoch=oci.source_date_epoch,
+            allow_setuid=bool(field_set.allow_setuid.value),
+            skip_scripts_of=tuple(field_set.skip_scripts_of.value or ()),
+        )
+        for arch in archs
+    ]
     input_digests = await MultiGet(
         Get(Digest, MergeDigests([extra_digest, inputs.digest])) for inputs in layer_inputs
     )
@@ -211,29 +244,22 @@ async def build_apk_layers(field_set: ApkLayerFieldSet, apk: ApkSubsystem, tool:
         Get(
             ProcessResult,
             OciBuildProcess(
-                argv=(
-                    "apk-layer",
-                    *common_args,
-                    f"--arch={arch}",
-                    f"--packages-dir=apks/{arch}",
-                    f"--output-layer=out/{LAYER_BLOB}",
-                    f"--output-descriptor=out/{LAYER_DESCRIPTOR}",
-                ),
-                description=f"Build APK layer {field_set.address} ({arch})",
+                request=request,
+                description=f"Build APK layer {field_set.address} ({request.arch})",
                 input_digest=input_digest,
-                output_directories=("out",),
+                output_directories=(OUTPUT_DIR,),
             ),
         )
-        for arch, input_digest in zip(archs, input_digests)
+        for request, input_digest in zip(requests, input_digests)
     )
     return BuiltLayers(
-        tuple(BuiltLayer(arch, r.output_digest, "out") for arch, r in zip(archs, results)),
+        tuple(BuiltLayer(arch, r.output_digest, OUTPUT_DIR) for arch, r in zip(archs, results)),
         created_by=f"apk_layer {field_set.address} from {lock_file.path}",
     )
 
 
 @rule(desc="Build file layers")
-async def build_oci_layer(field_set: OciLayerFieldSet, tool: OciBuildTool) -> BuiltLayers:
+async def build_file_layer(field_set: FileLayerFieldSet, oci: OciSubsystem) -> BuiltLayers:
     targets = await Get(Targets, UnparsedAddressInputs, field_set.contents.to_unparsed_address_inputs())
     package_field_sets = await Get(FieldSetsPerTarget, FieldSetsPerTargetRequest(PackageFieldSet, targets))
     packaged = [t for t, fs in zip(targets, package_field_sets.collection) if fs]
@@ -258,32 +284,31 @@ async def build_oci_layer(field_set: OciLayerFieldSet, tool: OciBuildTool) -> Bu
     )
     if not files.files:
         raise OciLayerContentsError(f"{field_set.address}: `contents` gave no files to put in the layer.")
-    inputs = await Get(Digest, AddPrefix(files.digest, "files"))
-    argv = [
-        "files-layer",
-        f"--destination={field_set.destination.value}",
-        f"--owner={field_set.owner.value}",
-        f"--output-layer=out/{LAYER_BLOB}",
-        f"--output-descriptor=out/{LAYER_DESCRIPTOR}",
-    ]
-    if field_set.file_mode.value:
-        argv.append(f"--mode={field_set.file_mode.value}")
-    if tool.source_date_epoch is not None:
-        argv.append(f"--source-date-epoch={tool.source_date_epoch}")
+    request = FilesLayerRequest(
+        destination=field_set.destination.value or "/",
+        files=tuple(f"files/{path}" for path in files.files),
+        owner=field_set.owner.value or "0:0",
+        mode=field_set.file_mode.value or None,
+        source_date_epoch=oci.source_date_epoch or 0,
+    )
     result = await Get(
         ProcessResult,
         OciBuildProcess(
-            argv=(*argv, *(f"files/{path}" for path in files.files)),
+            request=request,
             description=f"Build file layer {field_set.address}",
-            input_digest=inputs,
-            output_directories=("out",),
+            input_digest=await Get(Digest, AddPrefix(files.digest, "files")),
+            output_directories=(OUTPUT_DIR,),
         ),
     )
     return BuiltLayers(
-        (BuiltLayer(None, result.output_digest, "out"),),
+        (BuiltLayer(None, result.output_digest, OUTPUT_DIR),),
         created_by=f"oci_layer {field_set.address}: {', '.join(sorted(os.path.basename(f) for f in files.files))}",
     )
 
 
 def rules():
-    return collect_rules()
+    return (
+        *collect_rules(),
+        UnionRule(OciLayerFieldSet, ApkLayerFieldSet),
+        UnionRule(OciLayerFieldSet, FileLayerFieldSet),
+    )

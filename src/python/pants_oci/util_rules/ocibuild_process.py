@@ -6,10 +6,11 @@ import importlib.resources
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Tuple
 
+from ocibuild.contract import REQUEST_FILE, Request
 from pants.backend.python.target_types import EntryPoint
 from pants.backend.python.util_rules import pex
 from pants.backend.python.util_rules.pex import PexRequest, VenvPex, VenvPexProcess
-from pants.engine.fs import EMPTY_DIGEST, CreateDigest, Digest, FileContent
+from pants.engine.fs import EMPTY_DIGEST, CreateDigest, Digest, FileContent, MergeDigests
 from pants.engine.process import Process, ProcessCacheScope
 from pants.engine.rules import Get, collect_rules, rule
 from pants.util.logging import LogLevel
@@ -65,9 +66,11 @@ async def setup_ocibuild_pex(tool: OciBuildTool) -> OciBuildPex:
 
 @dataclass(frozen=True)
 class OciBuildProcess:
-    """`python -m ocibuild <argv>`; cached locally and remotely unless `cache_scope` says not."""
+    """`python -m ocibuild <command> --request=request.json` with `request` (an ocibuild.contract
+    request) in that file beside `input_digest`'s files: the one way the plugin talks to the core.
+    Cached locally and remotely unless `cache_scope` says not."""
 
-    argv: Tuple[str, ...]
+    request: Request
     description: str
     input_digest: Digest = EMPTY_DIGEST
     output_files: Tuple[str, ...] = ()
@@ -78,13 +81,15 @@ class OciBuildProcess:
 
 @rule
 async def ocibuild_process(request: OciBuildProcess, core: OciBuildPex) -> Process:
+    request_file = await Get(Digest, CreateDigest([FileContent(REQUEST_FILE, request.request.to_json())]))
+    input_digest = await Get(Digest, MergeDigests([request.input_digest, request_file]))
     return await Get(
         Process,
         VenvPexProcess(
             core.pex,
-            argv=request.argv,
+            argv=request.request.argv(),
             description=request.description,
-            input_digest=request.input_digest,
+            input_digest=input_digest,
             output_files=request.output_files,
             output_directories=request.output_directories,
             cache_scope=request.cache_scope,
