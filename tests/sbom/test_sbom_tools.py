@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any, Dict, Set, Tuple
+from typing import Any, Dict, Optional, Set, Tuple
 
 import pytest
 from ocibuild.sbom.facts import ApkPackageFacts, IndexFacts, LayerFacts
@@ -108,7 +108,7 @@ def test_syft_finds_our_packages(built, image: str) -> None:
 def test_trivy_finds_our_packages(built, image: str) -> None:
     work, _, _, docs = built
     trivy = scanners.trivy_spdx(work / image / "layout", work / f"trivy-{image}")
-    by_purpose = {}
+    by_purpose: Dict[Optional[str], Set[Tuple[str, Optional[str]]]] = {}
     for p in trivy["packages"]:
         by_purpose.setdefault(p.get("primaryPackagePurpose"), set()).add((p["name"], p.get("versionInfo")))
     assert by_purpose["OPERATING-SYSTEM"] == {("alpine", "3.19.1")}

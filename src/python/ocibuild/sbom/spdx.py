@@ -151,12 +151,18 @@ def image_namespace(image: ImageFacts) -> str:
     return f"{NAMESPACE_BASE}/image/{quote(image.repository, safe='/')}/{quote(image.tag)}/{_hex(image.manifest_digest)}"
 
 
-def _apk_package(doc: _Document, pkg: ApkPackageFacts, distro_version: Optional[str]) -> str:
-    spdx_id = _id(
+def _apk_id(pkg: ApkPackageFacts) -> str:
+    """One element per distinct package: the same package in two layers (a base's and an upper
+    apk_layer's) is one element that both layers CONTAIN."""
+    return _id(
         "Package-apk",
         f"{pkg.name}-{pkg.version}",
         f"{pkg.name}\0{pkg.version}\0{pkg.architecture}\0{pkg.control_checksum}",
     )
+
+
+def _apk_package(doc: _Document, pkg: ApkPackageFacts, distro_version: Optional[str]) -> str:
+    spdx_id = _apk_id(pkg)
     if spdx_id in doc.packages:
         return spdx_id
     license = spdx_license(pkg.license)
@@ -234,7 +240,6 @@ def _layer(doc: _Document, image_id: str, position: int, layer: LayerFacts, imag
     names = {p.name: _apk_package(doc, p, distro_version) for p in layer.packages}
     for pkg in layer.packages:
         doc.relate(layer_id, "CONTAINS", names[pkg.name])
-    return None
 
 
 def _image_package(image: ImageFacts, spdx_id: str, extra_comment: str = "") -> Dict[str, Any]:
@@ -259,11 +264,7 @@ def image_sbom(image: ImageFacts) -> bytes:
     for position, layer in enumerate(image.layers):
         _layer(doc, image_id, position, layer, image)
         for pkg in layer.packages:  # an upper layer's package of the same name is the one installed
-            by_name[pkg.name] = _id(
-                "Package-apk",
-                f"{pkg.name}-{pkg.version}",
-                f"{pkg.name}\0{pkg.version}\0{pkg.architecture}\0{pkg.control_checksum}",
-            )
+            by_name[pkg.name] = _apk_id(pkg)
     for layer in image.layers:
         for pkg in layer.packages:
             for dep in pkg.depends:
