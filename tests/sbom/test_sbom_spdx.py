@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
+from ocibuild.errors import OciBuildError
 from ocibuild.sbom.facts import IndexFacts
 from ocibuild.sbom.spdx import image_sbom, index_sbom, platform_sbom
 from testutil.sbom_images import build_app, build_static, image_facts, static_lock
@@ -137,3 +138,9 @@ def test_index_document_links_each_platform_document(images) -> None:
     assert refs["DocumentRef-linux-amd64"]["spdxDocument"] == platforms[0].document_namespace
     assert refs["DocumentRef-linux-amd64"]["checksum"]["checksumValue"] == platforms[0].sha256
     assert index_sbom(index) == index_sbom(dataclasses.replace(index, platforms=platforms[::-1]))
+
+
+def test_a_malformed_digest_is_refused(images) -> None:
+    static, _ = images
+    with pytest.raises(OciBuildError, match="'sha256:abc' is not a sha256 digest"):
+        image_sbom(dataclasses.replace(static, manifest_digest="sha256:abc"))
