@@ -16,11 +16,7 @@ import bcrypt
 import pytest
 from ocibuild.errors import OciBuildError
 from ocibuild.registry.client import RegistryClient
-from ocibuild.registry.credentials import (
-    CredentialSource,
-    StaticCredentials,
-    default_credentials,
-)
+from ocibuild.registry.credentials import CredentialSource, StaticCredentials, default_credentials
 from ocibuild.registry.push import PushTarget, push_layout, read_layout
 from testutil.registry_images import build_layout, layout_blob, noise, skopeo_copy_back
 from testutil.servers import Registry, docker_registry_with_auth
