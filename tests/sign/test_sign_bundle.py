@@ -128,6 +128,7 @@ def test_referrer_manifest_and_fallback_index(make_key) -> None:
         ).encode()
     )
     both = updated_referrers_index(first, entry(IMAGE), "tag")
+    assert both is not None
     assert [d["digest"] for d in json.loads(both)["manifests"]] == [IMAGE, OTHER]  # sorted by digest
     assert updated_referrers_index(both, entry(OTHER), "tag") is None  # already listed
     with pytest.raises(OciBuildError, match="not an OCI image index"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Mapping, Optional
 
 from ocibuild.errors import OciBuildError
 from ocibuild.sign.gojson import go_map, marshal
@@ -41,7 +41,7 @@ class SimpleSigningClaim:
 
 
 def simple_signing_payload(
-    docker_reference: str, manifest_digest: str, annotations: Optional[Dict[str, str]] = None
+    docker_reference: str, manifest_digest: str, annotations: Optional[Mapping[str, Any]] = None
 ) -> bytes:
     """The payload cosign signs for `docker_reference` (REG/REPO, as cosign's Repository.Name()) at the digest.
 
