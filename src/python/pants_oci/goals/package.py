@@ -123,8 +123,16 @@ def _image_config(field_set: OciImageFieldSet) -> ImageConfig:
     )
 
 
-@rule(desc="Build an OCI image")
-async def build_oci_image(field_set: OciImageFieldSet, oci: OciSubsystem) -> BuiltImage:
+@dataclass(frozen=True)
+class OciImageInputs:
+    """What the `oci-image` Process of one image gets: its request and the files it names."""
+
+    request: OciImageRequest
+    digest: Digest
+
+
+@rule(desc="Collect the layers and base of an OCI image")
+async def oci_image_inputs(field_set: OciImageFieldSet, oci: OciSubsystem) -> OciImageInputs:
     base_targets, layer_targets = await MultiGet(
         Get(Targets, UnparsedAddressInputs, field_set.base.to_unparsed_address_inputs()),
         Get(Targets, UnparsedAddressInputs, field_set.layers.to_unparsed_address_inputs()),
@@ -178,13 +186,19 @@ async def build_oci_image(field_set: OciImageFieldSet, oci: OciSubsystem) -> Bui
         annotations=tuple((field_set.annotations.value or {}).items()),
         created=oci.source_date_epoch,
     )
-    input_digest = await Get(Digest, MergeDigests(digests))
+    return OciImageInputs(request, await Get(Digest, MergeDigests(digests)))
+
+
+@rule(desc="Build an OCI image")
+async def build_oci_image(field_set: OciImageFieldSet) -> BuiltImage:
+    inputs = await Get(OciImageInputs, OciImageFieldSet, field_set)
+    request = inputs.request
     result = await Get(
         ProcessResult,
         OciBuildProcess(
             request=request,
             description=f"Assemble OCI image {field_set.address}",
-            input_digest=input_digest,
+            input_digest=inputs.digest,
             output_directories=(request.output_dir,),
         ),
     )
