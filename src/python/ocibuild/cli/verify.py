@@ -79,7 +79,10 @@ def _children(client: RegistryClient, ref: Reference) -> List[str]:
         raise OciBuildError(f"{ref}: no such manifest in the registry; push it first, or check the reference")
     if found.media_type not in _INDEX_TYPES:
         return []
-    entries = json.loads(found.data).get("manifests") or []
+    try:
+        entries = json.loads(found.data.decode("utf-8")).get("manifests") or []
+    except (UnicodeDecodeError, ValueError, AttributeError):
+        raise OciBuildError(f"{ref}: the image index is not a JSON object with a manifests list") from None
     return [
         str(m["digest"]) for m in entries if isinstance(m, dict) and m.get("mediaType") in _MANIFEST_TYPES
     ]

@@ -24,7 +24,7 @@ import nacl.exceptions
 import nacl.secret
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from ocibuild.errors import OciBuildError
 from ocibuild.sign.gojson import go_bytes, marshal
@@ -50,6 +50,13 @@ _PKCS8_TYPES = ("PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "EC PRIVATE KEY")
 SCRYPT_PARAMS = {"legacy": (32768, 8, 1), "standard": (65536, 8, 1), "owasp": (131072, 8, 1)}
 _SALT_SIZE = 32
 _NONCE_SIZE = nacl.secret.SecretBox.NONCE_SIZE  # 24
+
+_KEY_KINDS = (
+    (rsa.RSAPrivateKey, "RSA"),
+    (ed25519.Ed25519PrivateKey, "Ed25519"),
+    (ed448.Ed448PrivateKey, "Ed448"),
+    (dsa.DSAPrivateKey, "DSA"),
+)
 
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.DOTALL)
 
@@ -125,7 +132,7 @@ def _first_pem_block(data: bytes, origin: str) -> Tuple[str, bytes, bytes]:
 
 def _checked_p256(key: Any, origin: str) -> ec.EllipticCurvePrivateKey:
     if not isinstance(key, ec.EllipticCurvePrivateKey):
-        kind = type(key).__name__.lstrip("_").replace("PrivateKey", "") or "unknown"
+        kind = next((name for cls, name in _KEY_KINDS if isinstance(key, cls)), type(key).__name__)
         raise OciBuildError(
             f"{origin}: unsupported key type {kind}; signing keys must be ECDSA P-256 "
             "(cosign generate-key-pair, or openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256)"
