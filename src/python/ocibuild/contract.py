@@ -91,8 +91,9 @@ class Record:
     """A frozen dataclass that is written as, and read from, one JSON object."""
 
     def to_json(self) -> bytes:
-        """Sorted keys, one key per line: byte-stable, and readable in a sandbox."""
-        return (json.dumps(encode(self), sort_keys=True, indent=1) + "\n").encode("utf-8")
+        """One key per line, a record's keys sorted and a mapping's in its order (env order is part of
+        an image): byte-stable, and readable in a sandbox."""
+        return (json.dumps(encode(self), indent=1) + "\n").encode("utf-8")
 
     @classmethod
     def from_json(cls: Type[R], data: bytes, origin: str) -> R:
@@ -174,16 +175,16 @@ class ApkLayerRequest(Request):
 
     command: ClassVar[str] = "apk-layer"
 
-    lockfile: str
+    lockfile: str  # the lockfile (docs/apk-lockfile.md)
     arch: str  # Alpine architecture name
     packages_dir: str  # holds the packages, by the basename of their lock URL
     packages: Tuple[str, ...] = ()  # these and their lock dependencies; empty: the whole lock
     accounts: Optional[str] = None  # users and groups file (apko's accounts, as JSON)
     source_date_epoch: Optional[int] = None  # mtime of every entry; null: newest package build time
-    allow_setuid: bool = False
+    allow_setuid: bool = False  # accept setuid/setgid files
     skip_scripts_of: Tuple[str, ...] = ()  # packages whose install scripts are safe to skip
-    output_layer: str = f"{OUTPUT_DIR}/{LAYER_BLOB}"
-    output_descriptor: str = f"{OUTPUT_DIR}/{LAYER_DESCRIPTOR}"
+    output_layer: str = f"{OUTPUT_DIR}/{LAYER_BLOB}"  # the layer blob to write
+    output_descriptor: str = f"{OUTPUT_DIR}/{LAYER_DESCRIPTOR}"  # its LayerDescriptor
 
     def invalid_reason(self) -> Optional[str]:
         return _non_negative("source_date_epoch", self.source_date_epoch)
@@ -200,8 +201,8 @@ class FilesLayerRequest(Request):
     owner: str = "0:0"  # numeric uid:gid
     mode: Optional[str] = None  # octal; null: 0755 if executable, else 0644
     source_date_epoch: int = 0  # mtime of every entry
-    output_layer: str = f"{OUTPUT_DIR}/{LAYER_BLOB}"
-    output_descriptor: str = f"{OUTPUT_DIR}/{LAYER_DESCRIPTOR}"
+    output_layer: str = f"{OUTPUT_DIR}/{LAYER_BLOB}"  # the layer blob to write
+    output_descriptor: str = f"{OUTPUT_DIR}/{LAYER_DESCRIPTOR}"  # its LayerDescriptor
 
     def invalid_reason(self) -> Optional[str]:
         if not self.files:
@@ -221,15 +222,15 @@ class ImageLayer(Record):
 class ImageConfig(Record):
     """What an image sets over its base; null (or empty) inherits the base's value."""
 
-    entrypoint: Optional[Tuple[str, ...]] = None
-    cmd: Optional[Tuple[str, ...]] = None
+    entrypoint: Optional[Tuple[str, ...]] = None  # set without `cmd`, it drops the base's Cmd
+    cmd: Optional[Tuple[str, ...]] = None  # arguments to the entrypoint
     env: Tuple[Tuple[str, str], ...] = ()  # ordered; merged over the base's by name
-    user: Optional[str] = None
-    workdir: Optional[str] = None
-    labels: Tuple[Tuple[str, str], ...] = ()
-    exposed_ports: Tuple[str, ...] = ()
-    stop_signal: Optional[str] = None
-    volumes: Tuple[str, ...] = ()
+    user: Optional[str] = None  # `uid[:gid]` or a name
+    workdir: Optional[str] = None  # absolute
+    labels: Tuple[Tuple[str, str], ...] = ()  # merged over the base's
+    exposed_ports: Tuple[str, ...] = ()  # `8080`, `8080/tcp`, `53/udp`; merged over the base's
+    stop_signal: Optional[str] = None  # e.g. SIGTERM
+    volumes: Tuple[str, ...] = ()  # merged over the base's
 
 
 @dataclass(frozen=True)
@@ -238,16 +239,16 @@ class OciImageRequest(Request):
 
     command: ClassVar[str] = "oci-image"
 
-    repository: str
-    tag: str
+    repository: str  # a Docker image name (lowercase), recorded in the archives
+    tag: str  # an OCI tag, recorded in index.json and the archives
     base: Optional[str] = None  # an OCI layout written by oci-image, or null (scratch)
     base_name: Optional[str] = None  # recorded as org.opencontainers.image.base.name
-    layers: Tuple[ImageLayer, ...] = ()
+    layers: Tuple[ImageLayer, ...] = ()  # in order, bottom first
     architectures: Optional[Tuple[str, ...]] = None  # Alpine names; null: from the layers, else the base's
-    config: ImageConfig = ImageConfig()
-    annotations: Tuple[Tuple[str, str], ...] = ()
+    config: ImageConfig = ImageConfig()  # applied over the base's config as a Dockerfile would
+    annotations: Tuple[Tuple[str, str], ...] = ()  # the manifests' annotations
     created: Optional[int] = None  # SOURCE_DATE_EPOCH; null: 1970-01-01T00:00:00Z
-    output_dir: str = OUTPUT_DIR
+    output_dir: str = OUTPUT_DIR  # where the layout, archives and image.json go
 
     def invalid_reason(self) -> Optional[str]:
         if _non_negative("created", self.created, MAX_CREATED):
@@ -272,7 +273,7 @@ class LayerDescriptor(Record):
     digest: str  # "sha256:<hex>" of the blob
     size: int  # bytes of the blob
     diff_id: str  # "sha256:<hex>" of the uncompressed tar
-    media_type: str = "application/vnd.oci.image.layer.v1.tar+gzip"
+    media_type: str = "application/vnd.oci.image.layer.v1.tar+gzip"  # or the uncompressed `...tar`
     architecture: Optional[str] = None  # Alpine name; null: any
     schema: Optional[str] = None  # which builder wrote it, e.g. "ocibuild.apk-layer/v1"
     mtime: Optional[int] = None  # the mtime of every entry
@@ -284,7 +285,7 @@ class PlatformImageMetadata(Record):
     manifest: str  # digest of the platform's manifest
     config: str  # digest of its config: the image ID runtimes show
     size: int  # manifest + config + compressed layers
-    uncompressed_size: int
+    uncompressed_size: int  # bytes of its layers' tars
     docker_archive: str  # its docker-archive, in the output folder
 
 
@@ -296,13 +297,13 @@ class ImageMetadata(Record):
     tag: str
     reference: str  # repository:tag
     digest: str  # what the layout's index.json points at
-    media_type: str
+    media_type: str  # of what index.json points at: a manifest, or an index for several platforms
     layout: str  # the layout folder, in the output folder
-    oci_archive: str
+    oci_archive: str  # the oci-archive, in the output folder
     size: int  # bytes of all blobs in the layout
     uncompressed_size: int  # sum of the distinct layers' tar sizes
     platforms: Tuple[str, ...]  # e.g. "linux/amd64", "linux/arm64/v8"
-    images: Tuple[Tuple[str, PlatformImageMetadata], ...]  # platform -> its image
+    images: Tuple[Tuple[str, PlatformImageMetadata], ...]  # platform -> its PlatformImageMetadata
 
 
 # command -> request; a new Process adds its request here.

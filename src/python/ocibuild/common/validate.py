@@ -37,7 +37,8 @@ def decode(cls: Type[T], value: Any, where: str) -> T:
 
 
 def encode(obj: Any) -> Any:
-    """A record as plain JSON values, by its field types; mappings become objects in their order."""
+    """A record as plain JSON values, by its field types: its keys sorted, mappings as objects in
+    their own order."""
     return _encode(type(obj), obj)
 
 
@@ -46,7 +47,8 @@ def _encode(tp: Any, value: Any) -> Any:
         return None
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         hints = typing.get_type_hints(type(value))
-        return {f.name: _encode(hints[f.name], getattr(value, f.name)) for f in dataclasses.fields(value)}
+        names = sorted(f.name for f in dataclasses.fields(value))  # byte-stable: a record's keys sorted
+        return {name: _encode(hints[name], getattr(value, name)) for name in names}
     if typing.get_origin(tp) is typing.Union:
         (tp,) = [a for a in typing.get_args(tp) if a is not _NoneType]
     value_type = _mapping_value_type(tp)
