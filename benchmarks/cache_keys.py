@@ -1,12 +1,12 @@
 """Which Process cache keys two machines share: `./pants package images/static` against a real BuildGrid.
 
-A writer checkout fills the remote cache; then readers, each a fresh checkout at another path with
-an empty local store (and, for one, another HOME, so another bootstrap venv, named caches and
-pex_root), build the same targets with remote cache reads only. For each run this prints Pants'
+A writer checkout fills the remote cache; then readers (SCENARIOS: another checkout path, another
+HOME, a pinned bootstrap cache, another PATH), each a fresh copy of HEAD with an empty local store,
+build the same targets with remote cache reads only. For each run this prints Pants'
 `[stats]` counters and, from the engine's debug log (`remote cache hit/miss for: <description>
 digest=<action digest>`), every Process description whose action digest differs from the writer's.
 
-    ./pants run benchmarks/cache_keys.py -- [--workdir DIR] [--keep]
+    ./pants run benchmarks/cache_keys.py -- [--workdir DIR] [--keep] [--scenarios other-path,...]
 
 Slow (several cold Pants runs). Prints figures; asserts nothing.
 """
@@ -14,6 +14,7 @@ Slow (several cold Pants runs). Prints figures; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -26,7 +27,7 @@ from typing import Dict, List, Optional, Sequence, Set
 
 from testutil.checkout import counter, run_pants
 from testutil.paths import repo_root, shared_dir
-from testutil.provision import ensure_test_deps
+from testutil.provision import cache_dir, ensure_test_deps
 from testutil.servers import buildgrid_cache
 
 TARGETS = ("images/static",)
@@ -64,6 +65,7 @@ class Run:
     keys: Dict[str, Set[str]]  # description -> action digests looked up
     misses: Dict[str, int]  # description -> lookups that missed
     spawned: Dict[str, Dict[str, str]]  # description -> argv, env, input digest of a local run
+    downloads: List[str]  # URLs fetched by DownloadFile
 
 
 def _normalise(description: str) -> str:
@@ -83,7 +85,8 @@ def parse(name: str, output: str) -> Run:
         _normalise(m.group("desc")): {f: m.group(f) for f in ("argv", "env", "input")}
         for m in _SPAWNED.finditer(output)
     }
-    return Run(name, {c: counter(output, c) for c in COUNTERS}, dict(keys), dict(misses), spawned)
+    downloads = re.findall(r"Starting: Downloading: (\S+)", output)
+    return Run(name, {c: counter(output, c) for c in COUNTERS}, dict(keys), dict(misses), spawned, downloads)
 
 
 def snapshot(workdir: Path) -> Path:
@@ -110,20 +113,39 @@ def make_checkout(workdir: Path, parent: Path) -> Path:
     return dest
 
 
-def build(
-    workdir: Path,
-    name: str,
-    options: Sequence[str],
-    *,
-    home: Optional[Path] = None,
-    checkout_parent: Optional[Path] = None,
-) -> Run:
-    checkout = make_checkout(workdir, checkout_parent or workdir / name)
-    extra_env = {}
-    if home:
+@dataclass(frozen=True)
+class Scenario:
+    """How a reader's machine differs from the writer's (each also has its own checkout path)."""
+
+    why: str
+    new_home: bool = False
+    pin_bootstrap: bool = False  # PANTS_BOOTSTRAP_CACHE = the writer's bootstrap cache path
+    extra_path: bool = False  # one more (empty) directory in front of PATH
+
+
+SCENARIOS = {
+    "other-path": Scenario("another checkout path, same user"),
+    "other-home": Scenario("another HOME: own bootstrap venv, named caches, pex_root", new_home=True),
+    "home-pinned": Scenario("another HOME, PANTS_BOOTSTRAP_CACHE pinned", new_home=True, pin_bootstrap=True),
+    "other-PATH": Scenario("same user, one more directory on PATH", extra_path=True),
+}
+
+
+def build(workdir: Path, name: str, options: Sequence[str], scenario: Optional[Scenario] = None) -> Run:
+    parent = workdir / name / "deeper" if scenario else workdir / name
+    checkout = make_checkout(workdir, parent)
+    extra_env: Dict[str, str] = {}
+    if scenario and scenario.new_home:
+        home = workdir / f"home-{name}"
         home.mkdir(parents=True, exist_ok=True)
         # A new user: bootstrap venv, named caches (pex_root) and Pants' own caches all under it.
-        extra_env = {"HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")}
+        extra_env.update(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"))
+    if scenario and scenario.pin_bootstrap:
+        extra_env["PANTS_BOOTSTRAP_CACHE"] = str(cache_dir())
+    if scenario and scenario.extra_path:
+        extra = workdir / "extra-bin"
+        extra.mkdir(exist_ok=True)
+        extra_env["PATH"] = f"{extra}{os.pathsep}{os.environ['PATH']}"
     result = run_pants(
         checkout,
         "-ldebug",
@@ -165,6 +187,12 @@ def report(writer: Run, readers: List[Run]) -> None:
             print(f"  not looked up by the writer ({len(only_here)}):")
             for d in only_here:
                 print(f"    - {d}")
+        spawned = sorted(reader.spawned)
+        print(f"  Processes started locally ({len(spawned)}; a remote hit also starts one unless the")
+        print("  Process sets remote_cache_speculation_delay_millis, and kills it when the hit arrives):")
+        for d in spawned:
+            print(f"    - {d}{'  (remote hit)' if d in reader.keys and d not in reader.misses else ''}")
+        print(f"  files downloaded by DownloadFile: {len(reader.downloads)}")
         missed = sorted(d for d, n in reader.misses.items() if n)
         print(f"  missed in the remote cache ({len(missed)}):")
         for d in missed:
@@ -177,8 +205,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "--workdir", type=Path, help="where checkouts, stores and logs go (default: a temp dir)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the workdir (logs) afterwards")
-    parser.add_argument("--no-other-home", action="store_true", help="skip the reader with another HOME")
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help="readers to run, comma-separated: "
+        + "; ".join(f"{name} ({sc.why})" for name, sc in SCENARIOS.items()),
+    )
+    parser.add_argument("--report-only", action="store_true", help="only re-read the logs in --workdir")
     args = parser.parse_args(argv)
+    if args.report_only:
+        logs = {p.stem: p.read_text() for p in sorted(args.workdir.glob("*.log"))}
+        writer = parse("writer", logs.pop("writer"))
+        report(writer, [parse(name, text) for name, text in logs.items()])
+        return 0
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="cache-keys-"))
     workdir.mkdir(parents=True, exist_ok=True)
     try:
@@ -192,22 +231,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             )
             writer = build(workdir, "writer", (*remote, "--remote-cache-write"))
             readers = [
-                build(
-                    workdir,
-                    "other-path",
-                    (*remote, "--no-remote-cache-write"),
-                    checkout_parent=workdir / "other-path" / "deeper",
-                )
+                build(workdir, name, (*remote, "--no-remote-cache-write"), SCENARIOS[name])
+                for name in args.scenarios.split(",")
             ]
-            if not args.no_other_home:
-                readers.append(
-                    build(
-                        workdir,
-                        "other-home",
-                        (*remote, "--no-remote-cache-write"),
-                        home=workdir / "home-other",
-                    )
-                )
         report(writer, readers)
         print(f"\nlogs: {workdir}/*.log")
     finally:
