@@ -162,8 +162,17 @@ class ApkLayerTarget(Target):
 
         Every package is downloaded by the URL, sha256 and size in the lock (mirrors applied),
         re-verified against the lock's embedded keys, and installed in the lock's order inside a
-        cached, hermetic process. `pants package` writes `<arch>/layer.tar.gz` and
-        `<arch>/layer.json` (diff_id, digest, size, packages).
+        cached, hermetic process; install scripts are never run. `pants package` writes
+        `<arch>/layer.tar.gz` and `<arch>/layer.json` (diff_id, digest, size, packages).
+
+        Example (`images/static/BUILD`, its spec `apko.yaml` in `[apk].resolves`):
+
+            apk_layer(
+                name="packages",
+                lockfile="apko.lock.json",   # written by `pants generate-lockfiles`
+                packages=["ca-certificates-bundle", "tzdata"],  # default: the whole lock
+                architectures=["x86_64"],    # default: every architecture of the lock
+            )
         """
     )
 
@@ -240,7 +249,19 @@ class OciLayerTarget(Target):
     help = help_text(
         """
         A reproducible, architecture-independent tar layer made of files and built packages of
-        other targets, placed under `destination` with the given mode and owner.
+        other targets, placed under `destination` (by base name) with the given mode and owner;
+        every entry has the same mtime (`[oci].source_date_epoch`, default 0).
+
+        Example:
+
+            go_binary(name="bin")
+            oci_layer(
+                name="app",
+                contents=[":bin", "//config:files"],  # packageable targets and file/resource targets
+                destination="/usr/local/bin",
+                file_mode="0755",                     # default: 0755 if executable, else 0644
+                owner="65532:65532",                  # default: 0:0
+            )
         """
     )
 
@@ -268,22 +289,43 @@ class OciImageBaseField(SpecialCasedDependencies):
 
 class OciImageLayersField(SpecialCasedDependencies):
     alias = "layers"
-    help = "`apk_layer` and `oci_layer` targets, stacked in this order over the base."
+    help = help_text(
+        """
+        Layer targets stacked in this order over the base: `apk_layer`, `oci_layer`, or any target
+        kind a plugin registers as a member of the `OciLayerFieldSet` union.
+        """
+    )
 
 
 class OciImageEntrypointField(StringSequenceField):
     alias = "entrypoint"
-    help = "The image's entrypoint (inherited from the base when unset)."
+    help = help_text(
+        """
+        The image's entrypoint (inherited from the base when unset). Setting it without `cmd`
+        drops the base's `cmd`, as Docker's ENTRYPOINT does: those were arguments for the base's
+        entrypoint.
+        """
+    )
 
 
 class OciImageCmdField(StringSequenceField):
     alias = "cmd"
-    help = "The image's default arguments (inherited from the base when unset)."
+    help = help_text(
+        """
+        The image's default arguments to the entrypoint (inherited from the base when unset, and
+        dropped when only `entrypoint` is set). Arguments after `--` of `pants run` replace them.
+        """
+    )
 
 
 class OciImageEnvField(DictStringToStringField):
     alias = "env"
-    help = "Environment variables, merged over the base's by name."
+    help = help_text(
+        """
+        Environment variables, merged over the base's by name: the base's order is kept, a value
+        replaced in place, new names appended in this field's order.
+        """
+    )
 
 
 class OciImageUserField(StringField):
@@ -298,12 +340,17 @@ class OciImageWorkdirField(StringField):
 
 class OciImageLabelsField(DictStringToStringField):
     alias = "labels"
-    help = "Config labels, merged over the base's."
+    help = "Config labels, merged over the base's by name (the base's own are kept)."
 
 
 class OciImageAnnotationsField(DictStringToStringField):
     alias = "annotations"
-    help = "Manifest annotations (e.g. `org.opencontainers.image.source`)."
+    help = help_text(
+        """
+        Manifest annotations (e.g. `org.opencontainers.image.source`). The base's are not inherited;
+        `org.opencontainers.image.base.digest` and `.base.name` are added when there is a base.
+        """
+    )
 
 
 class OciImageExposedPortsField(StringSequenceField):
@@ -429,7 +476,22 @@ class OciImageTarget(Target):
 
         `pants package` writes an OCI image layout (`layout/`), an oci-archive (`image.oci.tar`,
         for `podman load`) and docker-archives (`image[-<arch>].docker.tar`, for `docker load`),
-        and prints the image digest. Several architectures give an image index.
+        and prints the image digest. Several architectures give an image index. `pants run` loads
+        it into podman or docker and runs it; `pants publish` pushes it to `[oci].registries`.
+        The config is the base's with these fields applied as a Dockerfile applies its
+        instructions (see each field).
+
+        Example:
+
+            oci_image(
+                name="hello",
+                base="//images/static:static",   # default: none (scratch)
+                layers=[":app"],                 # apk_layer, oci_layer or a plugin's layer targets
+                entrypoint=["/usr/local/bin/hello"],
+                user="65532:65532",
+                env={"LANG": "C.UTF-8"},
+                tag="latest",
+            )
         """
     )
 
