@@ -10,7 +10,7 @@ import base64
 import json
 import os
 from pathlib import Path
-from typing import List, Tuple
+from typing import Iterator, List, Tuple
 
 import bcrypt
 import pytest
@@ -31,7 +31,7 @@ def image(tmp_path_factory) -> Tuple[Path, str]:
 
 
 @pytest.fixture(scope="module")
-def basic_registry(tmp_path_factory) -> Registry:
+def basic_registry(tmp_path_factory) -> Iterator[Registry]:
     workdir = tmp_path_factory.mktemp("basic")
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
     (workdir / "htpasswd").write_text(f"{USER}:{hashed}\n")
@@ -41,7 +41,7 @@ def basic_registry(tmp_path_factory) -> Registry:
 
 
 @pytest.fixture(scope="module")
-def token_registry(tmp_path_factory) -> Tuple[Registry, TokenIssuer]:
+def token_registry(tmp_path_factory) -> Iterator[Tuple[Registry, TokenIssuer]]:
     workdir = tmp_path_factory.mktemp("token")
     with token_issuer(workdir, {USER: PASSWORD}) as issuer:
         with docker_registry_with_auth(workdir, issuer.registry_auth()) as registry:
@@ -149,7 +149,8 @@ def test_credentials_from_a_credential_helper_on_path(
     # credsStore: the same helper for every registry; "not found" means anonymous.
     (tmp_path / "config.json").write_text(json.dumps({"credsStore": "testhelper"}))
     assert default_credentials(env).get("elsewhere.example:5000") is None
-    assert default_credentials(env).get(basic_registry.address).username == USER
+    found = default_credentials(env).get(basic_registry.address)
+    assert found is not None and found.username == USER
 
 
 def test_bearer_token_auth(token_registry, image, tmp_path: Path) -> None:

@@ -10,11 +10,19 @@ from pathlib import Path
 import pytest
 from ocibuild.errors import OciBuildError
 from ocibuild.registry.credentials import (
+    Credentials,
+    CredentialSource,
     DockerConfigCredentials,
     EnvironmentCredentials,
     default_credentials,
     env_prefix,
 )
+
+
+def _found(source: CredentialSource, registry: str) -> Credentials:
+    credentials = source.get(registry)
+    assert credentials is not None, registry
+    return credentials
 
 
 def _auth(user: str, password: str) -> str:
@@ -34,8 +42,8 @@ def test_environment_per_registry_then_global() -> None:
         "OCI_REGISTRY_GHCR_IO_PASSWORD": "pw-gh",
     }
     source = EnvironmentCredentials(env)
-    assert source.get("ghcr.io").username == "gh"
-    assert source.get("other.example").username == "all"
+    assert _found(source, "ghcr.io").username == "gh"
+    assert _found(source, "other.example").username == "all"
     assert EnvironmentCredentials({}).get("ghcr.io") is None
 
 
@@ -60,10 +68,10 @@ def test_config_auths_match_by_host_whatever_the_key_spelling(tmp_path: Path) ->
         )
     )
     source = DockerConfigCredentials(config)
-    assert source.get("docker.io").username == "hubuser"
-    local = source.get("localhost:5000")
+    assert _found(source, "docker.io").username == "hubuser"
+    local = _found(source, "localhost:5000")
     assert (local.username, local.password) == ("local", "pw:with:colons")
-    assert source.get("ghcr.io").password == "ghpw"
+    assert _found(source, "ghcr.io").password == "ghpw"
     assert source.get("empty.example") is None
     assert source.get("unknown.example") is None
     assert "pw:with:colons" not in repr(local)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import List, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 from ocibuild.errors import OciBuildError
@@ -22,7 +22,7 @@ TIMEOUT = 1.0  # the client's per-request timeout; stalls last longer
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory) -> Tuple[Registry, FaultProxy]:
+def servers(tmp_path_factory) -> Iterator[Tuple[Registry, FaultProxy]]:
     with docker_registry(tmp_path_factory.mktemp("registry")) as registry:
         with fault_proxy(registry.address) as proxy:
             yield registry, proxy
@@ -36,7 +36,7 @@ def proxy(servers) -> FaultProxy:
 
 def push(layout: Path, proxy: FaultProxy, repository: str, **options) -> List[str]:
     lines: List[str] = []
-    settings = {"timeout": TIMEOUT, "backoff": 0.05, "max_attempts": 4, **options}
+    settings: Dict[str, Any] = {"timeout": TIMEOUT, "backoff": 0.05, "max_attempts": 4, **options}
     client = RegistryClient(proxy.address, insecure=True, log=lines.append, **settings)
     push_layout(read_layout(layout), [PushTarget(client, repository)], ["latest"], log=lines.append)
     return lines

@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import List, Sequence, Tuple
+from typing import Iterator, List, Sequence, Tuple
 
 import pytest
 from ocibuild.errors import OciBuildError
@@ -29,7 +29,7 @@ from testutil.servers import docker_registry
 
 
 @pytest.fixture(scope="module")
-def proxy(tmp_path_factory) -> FaultProxy:
+def proxy(tmp_path_factory) -> Iterator[FaultProxy]:
     with docker_registry(tmp_path_factory.mktemp("registry")) as registry:
         with fault_proxy(registry.address) as p:
             yield p

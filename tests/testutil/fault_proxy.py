@@ -107,7 +107,7 @@ class FaultProxy:
 
 def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
     if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
-        parts = []
+        parts: List[bytes] = []
         while True:
             size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
             if size == 0:
