@@ -9,6 +9,8 @@ from typing import Sequence
 
 from ocibuild.errors import OciBuildError
 
+__all__ = ["COMMANDS", "main"]
+
 # command name -> module under ocibuild.cli exposing `main(argv) -> int`
 COMMANDS = {
     "apk-lock": "apk_lock",

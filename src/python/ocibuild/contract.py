@@ -33,7 +33,6 @@ __all__ = [
     "IMAGE_METADATA",
     "OCI_ARCHIVE",
     "DOCKER_ARCHIVE",
-    "MAX_CREATED",
     "RELOCK",
     "Record",
     "Request",
@@ -72,7 +71,7 @@ DOCKER_ARCHIVE = "image.docker.tar"  # oci-image: docker-archive of a one-platfo
 RELOCK = "re-lock the resolve"
 
 # 9999-12-31T23:59:59Z: the last time RFC 3339 (four-digit years) can write
-MAX_CREATED = 253402300799
+_MAX_CREATED = 253402300799
 
 R = TypeVar("R", bound="Record")
 
@@ -251,9 +250,9 @@ class OciImageRequest(Request):
     output_dir: str = OUTPUT_DIR  # where the layout, archives and image.json go
 
     def invalid_reason(self) -> Optional[str]:
-        if _non_negative("created", self.created, MAX_CREATED):
+        if _non_negative("created", self.created, _MAX_CREATED):
             return (
-                f"`created` must be a non-negative integer (SOURCE_DATE_EPOCH) up to {MAX_CREATED} "
+                f"`created` must be a non-negative integer (SOURCE_DATE_EPOCH) up to {_MAX_CREATED} "
                 "(year 9999) or null"
             )
         return None

@@ -4,6 +4,8 @@ Every message is a single line that names the file, package or URL at fault and 
 The command line turns it into `error: <message>` and a non-zero exit, never a traceback.
 """
 
+__all__ = ["OciBuildError"]
+
 
 class OciBuildError(Exception):
     """Bad input or a failed check; the message is meant for the user as is."""

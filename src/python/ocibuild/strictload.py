@@ -14,6 +14,8 @@ from typing import Any, List, Tuple
 
 from ocibuild.errors import OciBuildError
 
+__all__ = ["load_json", "load_yaml"]
+
 
 def _line_of(text: str, offset: int) -> int:
     return text.count("\n", 0, offset) + 1

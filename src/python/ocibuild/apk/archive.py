@@ -17,6 +17,8 @@ from typing import Dict, List, Optional, Tuple
 from ocibuild.common.compression import GZIP_WBITS, gunzip
 from ocibuild.errors import OciBuildError
 
+__all__ = ["split_gzip_members", "SignatureFile", "ApkArchive", "read_apk"]
+
 _CHUNK = 1 << 16
 _SIGNATURE_PREFIXES = ((".SIGN.RSA256.", "sha256"), (".SIGN.RSA.", "sha1"))
 

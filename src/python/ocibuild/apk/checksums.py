@@ -11,7 +11,9 @@ from ocibuild.common.digests import base64_checksum, q1_checksum, sha256_hex
 from ocibuild.contract import RELOCK
 from ocibuild.errors import OciBuildError
 
-RELOCK_ADVICE = f"{RELOCK} if the package legitimately changed upstream"
+__all__ = ["verify_package"]
+
+_RELOCK_ADVICE = f"{RELOCK} if the package legitimately changed upstream"
 
 
 def _verify_members(
@@ -45,7 +47,7 @@ def verify_package(
     expected_sha256: Optional[str],
     expected_size: Optional[int],
     expected_members: Sequence[Tuple[str, int, int, str]] = (),
-    advice: str = RELOCK_ADVICE,
+    advice: str = _RELOCK_ADVICE,
 ) -> Tuple[ApkArchive, PkgInfo]:
     """Check a package's size, sha256, members, signature, Q1 checksum and datahash; return its parts.
 

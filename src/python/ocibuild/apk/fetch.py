@@ -25,7 +25,10 @@ from ocibuild.apk.mirrors import Mirrors
 from ocibuild.common.digests import sha256_hex
 from ocibuild.errors import OciBuildError
 
-__all__ = ["Fetcher", "Mirrors", "file_url"]
+__all__ = [
+    "Fetcher",
+    "file_url",
+]
 
 
 class _Retryable(Exception):

@@ -19,6 +19,8 @@ from ocibuild.apk.signing import Keyring
 from ocibuild.apk.version import parse_dependency
 from ocibuild.errors import OciBuildError
 
+__all__ = ["IndexEntry", "gc_paused", "parse_apkindex", "ApkIndex", "load_index"]
+
 log = logging.getLogger(__name__)
 
 

@@ -26,6 +26,8 @@ from ocibuild.apk.version import compare_versions
 from ocibuild.common.digests import base64_checksum, sha256_hex
 from ocibuild.errors import OciBuildError
 
+__all__ = ["lock", "describe_changes"]
+
 
 def _is_url(text: str) -> bool:
     return "://" in text

@@ -32,11 +32,23 @@ from ocibuild.strictload import load_json
 if TYPE_CHECKING:
     from ocibuild.apk.signing import Keyring
 
+__all__ = [
+    "spec_lock_checksum",
+    "LockedSection",
+    "LockedPackage",
+    "LockedKey",
+    "LockedRepository",
+    "Lockfile",
+    "select_packages",
+    "dump_lockfile",
+    "load_lockfile",
+]
+
 # Reading, writing and subsetting a lock needs only the standard library (and PyYAML via strictload):
 # the Pants plugin does it in Pants' own process. Checking keys and signatures needs `cryptography`,
 # imported by the functions that do it (they run in the core's Processes).
 
-LOCKFILE_VERSION = "v1"
+_LOCKFILE_VERSION = "v1"
 _RELOCK = f"{RELOCK} to rewrite the lock"
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -291,7 +303,7 @@ def _key_json(key: LockedKey) -> Dict[str, Any]:
 
 def dump_lockfile(lock: Lockfile) -> str:
     """Canonical JSON text: lock.go's key order, 2-space indent, ASCII, trailing newline."""
-    doc: Dict[str, Any] = {"version": LOCKFILE_VERSION}
+    doc: Dict[str, Any] = {"version": _LOCKFILE_VERSION}
     config = {k: v for k, v in (("name", lock.spec_name), ("checksum", lock.spec_checksum)) if v is not None}
     if config:
         doc["config"] = config
@@ -446,9 +458,9 @@ def load_lockfile(text: str, origin: str, check_keys: bool = True) -> Lockfile:
     r = _Reader(origin)
     doc = load_json(text, origin)
     doc = r.mapping(doc, "top level", ("version", "contents"), ("config",))
-    if doc["version"] != LOCKFILE_VERSION:
+    if doc["version"] != _LOCKFILE_VERSION:
         raise r.fail(
-            "version", f"unsupported lockfile version {doc['version']!r}, expected {LOCKFILE_VERSION!r}"
+            "version", f"unsupported lockfile version {doc['version']!r}, expected {_LOCKFILE_VERSION!r}"
         )
     config = r.mapping(doc.get("config", {}), "config", (), ("name", "checksum"))
     spec_checksum = None

@@ -7,6 +7,8 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ocibuild.errors import OciBuildError
 
+__all__ = ["Mirrors"]
+
 
 class Mirrors:
     """Maps URL prefixes to ordered alternatives; the longest matching prefix wins.

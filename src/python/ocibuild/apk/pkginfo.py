@@ -7,6 +7,8 @@ from typing import Dict, List, Optional, Tuple
 
 from ocibuild.errors import OciBuildError
 
+__all__ = ["PkgInfo", "parse_pkginfo"]
+
 # Keys whose values are space-separated lists; abuild writes some one per line, apk-tools accepts both.
 _LIST_KEYS = {
     "depend": "depends",

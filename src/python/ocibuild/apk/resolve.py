@@ -20,7 +20,9 @@ from ocibuild.apk.index import ApkIndex, IndexEntry, gc_paused
 from ocibuild.apk.version import Dependency, compare_versions, parse_dependency
 from ocibuild.errors import OciBuildError
 
-WORLD = "the spec"  # who requested the top-level names, in messages
+__all__ = ["resolve"]
+
+_WORLD = "the spec"  # who requested the top-level names, in messages
 
 _MAX_RESTARTS = 100
 
@@ -204,7 +206,7 @@ class _Solver:
             self.require(_Constraint(_parse(text, _label(entry), self.u.arch), _label(entry)), by=entry)
 
     def _conflict(self, c: _Constraint, entry: IndexEntry, wanted_by: Optional[str] = None) -> None:
-        wanted_by = wanted_by or self.reason.get(entry.name, WORLD)
+        wanted_by = wanted_by or self.reason.get(entry.name, _WORLD)
         raise OciBuildError(
             f"{c.source} conflicts with {_label(entry)} (required by {wanted_by}) "
             f"for {self.u.arch}: {_dep_text(c.dep)}; drop one of them from the spec"
@@ -256,7 +258,7 @@ def resolve(indexes: Sequence[ApkIndex], requests: Sequence[str], arch: str) -> 
 
 def _resolve(indexes: Sequence[ApkIndex], requests: Sequence[str], arch: str) -> List[IndexEntry]:
     universe = _Universe(indexes, arch)
-    world = [_Constraint(_parse(r, WORLD, arch), WORLD) for r in requests]
+    world = [_Constraint(_parse(r, _WORLD, arch), _WORLD) for r in requests]
     known: List[_Constraint] = list(world)
     for _ in range(_MAX_RESTARTS):
         solver = _Solver(universe, known)

@@ -11,6 +11,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from ocibuild.apk.archive import ApkArchive
 from ocibuild.errors import OciBuildError
 
+__all__ = ["Keyring", "public_pem_problem"]
+
 _HASHES = {"sha1": hashes.SHA1, "sha256": hashes.SHA256}
 
 

@@ -18,6 +18,8 @@ from ocibuild.common.architectures import ALPINE_ARCHS, alpine_arch
 from ocibuild.errors import OciBuildError
 from ocibuild.strictload import load_yaml
 
+__all__ = ["ImageContentsSpec", "load_spec"]
+
 _TOP_KEYS = ("archs", "contents")
 _CONTENTS_KEYS = ("keyring", "packages", "repositories")
 

@@ -16,6 +16,8 @@ from typing import List, Optional, Tuple
 
 from ocibuild.errors import OciBuildError
 
+__all__ = ["compare_versions", "version_sort_key", "is_valid_version", "Dependency", "parse_dependency"]
+
 # apk-tools' token types; their numeric order matters to next_token() and the final comparison.
 _INVALID, _DIGIT_OR_ZERO, _DIGIT, _LETTER, _SUFFIX, _SUFFIX_NO, _REVISION_NO, _END = (-1, 0, 1, 2, 3, 4, 5, 6)
 
@@ -233,6 +235,6 @@ def parse_dependency(text: str, origin: str = "") -> Dependency:
     return Dependency(name, op, version, conflict, tag or None)
 
 
-def parse_dependencies(text: str, origin: str = "") -> List[Dependency]:
+def _parse_dependencies(text: str, origin: str = "") -> List[Dependency]:
     """A space-separated list (an index D:/p:/i: value)."""
     return [parse_dependency(t, origin) for t in text.split()]

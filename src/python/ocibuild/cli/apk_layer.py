@@ -20,6 +20,8 @@ from ocibuild.errors import OciBuildError
 from ocibuild.layer.accounts import load_accounts
 from ocibuild.layer.apk_layer import ApkLayerOptions, build_apk_layer
 
+__all__ = ["main"]
+
 
 def _read_text(path: str, what: str) -> str:
     try:

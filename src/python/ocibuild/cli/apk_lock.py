@@ -21,6 +21,8 @@ from ocibuild.common.atomic import write_bytes_atomically
 from ocibuild.contract import RELOCK, ApkLockRequest, is_request_argv, read_request
 from ocibuild.errors import OciBuildError
 
+__all__ = ["main"]
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(

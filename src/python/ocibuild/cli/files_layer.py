@@ -14,6 +14,8 @@ from ocibuild.common.atomic import staged_outputs
 from ocibuild.contract import FilesLayerRequest, is_request_argv, read_request
 from ocibuild.layer.files_layer import FilesLayerOptions, build_files_layer, parse_mode, parse_owner
 
+__all__ = ["main"]
+
 
 def _from_flags(argv: List[str]) -> FilesLayerRequest:
     p = argparse.ArgumentParser(prog="python -m ocibuild files-layer", description=__doc__.split("\n\n")[0])

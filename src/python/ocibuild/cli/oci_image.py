@@ -15,6 +15,8 @@ from ocibuild.contract import OciImageRequest, read_request_file
 from ocibuild.oci.image import build_image
 from ocibuild.oci.request import image_request
 
+__all__ = ["main"]
+
 
 def main(argv: List[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m ocibuild oci-image", description=__doc__)

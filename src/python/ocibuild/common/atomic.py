@@ -19,8 +19,10 @@ from typing import BinaryIO, Iterator, List, Optional, Sequence, Tuple
 
 from ocibuild.errors import OciBuildError
 
-FILE_MODE = 0o644
-FOLDER_MODE = 0o755
+__all__ = ["staged_outputs", "atomic_output", "write_bytes_atomically"]
+
+_FILE_MODE = 0o644
+_FOLDER_MODE = 0o755
 
 
 def _remove(path: str) -> None:
@@ -66,7 +68,7 @@ def _commit(outputs: Sequence[Tuple[str, bool]], stagings: Sequence[str], mode: 
     try:
         for (target, folder), staging in zip(outputs, stagings):
             current = (target, folder)
-            os.chmod(staging, FOLDER_MODE if folder else mode)
+            os.chmod(staging, _FOLDER_MODE if folder else mode)
             if os.path.lexists(target):
                 aside = tempfile.mkdtemp(dir=os.path.dirname(os.path.abspath(target)), prefix=".old-")
                 os.replace(target, os.path.join(aside, "previous"))
@@ -93,7 +95,7 @@ def _commit(outputs: Sequence[Tuple[str, bool]], stagings: Sequence[str], mode: 
 
 @contextlib.contextmanager
 def staged_outputs(
-    files: Sequence[str] = (), folders: Sequence[str] = (), mode: int = FILE_MODE
+    files: Sequence[str] = (), folders: Sequence[str] = (), mode: int = _FILE_MODE
 ) -> Iterator[List[str]]:
     """Yield a staging path for each output, files first then folders, beside its final path.
 
@@ -132,13 +134,13 @@ def staged_outputs(
 
 
 @contextlib.contextmanager
-def atomic_output(path: str, mode: int = FILE_MODE) -> Iterator[BinaryIO]:
+def atomic_output(path: str, mode: int = _FILE_MODE) -> Iterator[BinaryIO]:
     """Yield a binary file that replaces `path` only if the block finishes without an exception."""
     with staged_outputs([path], mode=mode) as (staging,):
         with open(staging, "wb") as f:
             yield f
 
 
-def write_bytes_atomically(path: str, data: bytes, mode: int = FILE_MODE) -> None:
+def write_bytes_atomically(path: str, data: bytes, mode: int = _FILE_MODE) -> None:
     with atomic_output(path, mode) as f:
         f.write(data)

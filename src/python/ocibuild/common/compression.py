@@ -10,7 +10,11 @@ from typing import Optional
 
 from ocibuild.errors import OciBuildError
 
-__all__ = ["GZIP_WBITS", "gunzip", "GzipStream"]
+__all__ = [
+    "GZIP_WBITS",
+    "gunzip",
+    "GzipStream",
+]
 
 GZIP_WBITS = 31  # zlib: expect a gzip header and trailer (16 + MAX_WBITS)
 

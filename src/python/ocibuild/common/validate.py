@@ -19,7 +19,11 @@ from typing import Any, Dict, Tuple, Type, TypeVar
 
 from ocibuild.errors import OciBuildError
 
-__all__ = ["decode", "encode", "field_names"]
+__all__ = [
+    "decode",
+    "encode",
+    "field_names",
+]
 
 T = TypeVar("T")
 

@@ -17,7 +17,18 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from ocibuild.errors import OciBuildError
 from ocibuild.strictload import load_json
 
-GECOS = "Account created by ocibuild"
+__all__ = [
+    "MAX_ID",
+    "User",
+    "Group",
+    "Accounts",
+    "parse_accounts",
+    "load_accounts",
+    "merge_passwd",
+    "merge_group",
+]
+
+_GECOS = "Account created by ocibuild"
 MAX_ID = 2**32 - 2  # (uid_t)-1 is "no user"
 
 
@@ -30,7 +41,7 @@ class User:
     shell: str
 
     def passwd_line(self) -> str:
-        return f"{self.username}:x:{self.uid}:{self.gid}:{GECOS}:{self.home}:{self.shell}"
+        return f"{self.username}:x:{self.uid}:{self.gid}:{_GECOS}:{self.home}:{self.shell}"
 
 
 @dataclass(frozen=True)

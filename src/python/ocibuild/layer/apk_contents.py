@@ -25,6 +25,8 @@ from ocibuild.errors import OciBuildError
 from ocibuild.layer.tarball import DIR, FILE, HARDLINK, SYMLINK, TarEntry, check_relative_path
 from ocibuild.layer.tarread import iter_tar
 
+__all__ = ["PackageFile", "q1", "install_scripts", "read_data_member", "scripts_error"]
+
 _CHECKSUM_RECORD = "APK-TOOLS.checksum.SHA1"
 _XATTR_PREFIX = "SCHILY.xattr."
 # control members that are install scripts (anything but .PKGINFO counts, to be safe)

@@ -39,9 +39,19 @@ from ocibuild.layer.installed_db import InstalledPackage, render_installed
 from ocibuild.layer.rootfs import RootFs
 from ocibuild.layer.tarball import DEFAULT_GZIP_LEVEL, DIR, FILE, LayerBlob, TarEntry, write_layer
 
+__all__ = [
+    "DESCRIPTOR_SCHEMA",
+    "ApkLayerOptions",
+    "LayerPackage",
+    "ApkLayerDescriptor",
+    "AssembledRoot",
+    "assemble_root",
+    "build_apk_layer",
+]
+
 DESCRIPTOR_SCHEMA = "ocibuild.apk-layer.v1"
 # paths the builder writes itself; a package shipping one of them is refused
-GENERATED_FILES = ("lib/apk/db/installed", "lib/apk/db/triggers", "etc/apk/world", "etc/apk/arch")
+_GENERATED_FILES = ("lib/apk/db/installed", "lib/apk/db/triggers", "etc/apk/world", "etc/apk/arch")
 
 
 @dataclass(frozen=True)
@@ -91,7 +101,7 @@ class AssembledRoot:
     mtime: int = 0
 
 
-def package_file_name(pkg: LockedPackage) -> str:
+def _package_file_name(pkg: LockedPackage) -> str:
     """Packages are found in the packages dir by the basename of their lock URL."""
     name = posixpath.basename(unquote(urlparse(pkg.url).path))
     if not name or name in (".", ".."):
@@ -143,7 +153,7 @@ class _PackageFiles:
         return self._cache[pkg.name]
 
     def _load(self, pkg: LockedPackage) -> _Verified:
-        path = os.path.join(self._dir, package_file_name(pkg))
+        path = os.path.join(self._dir, _package_file_name(pkg))
         try:
             with open(path, "rb") as f:
                 data = f.read()
@@ -151,7 +161,7 @@ class _PackageFiles:
             raise OciBuildError(
                 f"package {pkg.name}: {path} is missing; it must be fetched from {pkg.url}"
             ) from None
-        origin = f"{package_file_name(pkg)} ({pkg.name} {pkg.version})"
+        origin = f"{_package_file_name(pkg)} ({pkg.name} {pkg.version})"
         archive, info = verify_package(
             data,
             origin=origin,
@@ -195,7 +205,7 @@ def assemble_root(lock: Lockfile, packages_dir: str, options: ApkLayerOptions) -
             raise OciBuildError(f"{verified.origin}: has no data member")
         contents = read_data_member(verified.archive.data_member, pkg.name, allow_setuid=options.allow_setuid)
         for pf in contents:
-            if pf.entry.path in GENERATED_FILES:
+            if pf.entry.path in _GENERATED_FILES:
                 raise OciBuildError(
                     f"package {pkg.name}: ships /{pf.entry.path}, which the layer builder writes itself"
                 )
@@ -206,8 +216,8 @@ def assemble_root(lock: Lockfile, packages_dir: str, options: ApkLayerOptions) -
         options.source_date_epoch if options.source_date_epoch is not None else max(build_times, default=0)
     )
     if options.accounts is not None:
-        apply_accounts(root.rootfs, options.accounts)
-    ensure_tmp(root.rootfs)
+        _apply_accounts(root.rootfs, options.accounts)
+    _ensure_tmp(root.rootfs)
     world = options.packages or tuple(p.name for p in selected)
     _write_apk_database(root, options.arch, world)
     return root
@@ -275,7 +285,7 @@ def _file_content(rootfs: RootFs, path: str) -> Optional[bytes]:
     return existing.content
 
 
-def apply_accounts(rootfs: RootFs, accounts: accounts_mod.Accounts) -> None:
+def _apply_accounts(rootfs: RootFs, accounts: accounts_mod.Accounts) -> None:
     if accounts.groups:
         merged = accounts_mod.merge_group(_file_content(rootfs, "etc/group"), accounts.groups)
         _set_file(rootfs, "etc/group", merged)
@@ -297,7 +307,7 @@ def apply_accounts(rootfs: RootFs, accounts: accounts_mod.Accounts) -> None:
             )
 
 
-def ensure_tmp(rootfs: RootFs) -> None:
+def _ensure_tmp(rootfs: RootFs) -> None:
     existing = rootfs.get("tmp")
     if existing is None:
         rootfs.put_generated(TarEntry("tmp", DIR, 0o1777))

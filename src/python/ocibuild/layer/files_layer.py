@@ -12,6 +12,15 @@ from ocibuild.errors import OciBuildError
 from ocibuild.layer.accounts import MAX_ID
 from ocibuild.layer.tarball import DIR, FILE, LayerBlob, TarEntry, check_relative_path, write_layer
 
+__all__ = [
+    "DESCRIPTOR_SCHEMA",
+    "FilesLayerOptions",
+    "parse_owner",
+    "parse_mode",
+    "files_layer_entries",
+    "build_files_layer",
+]
+
 DESCRIPTOR_SCHEMA = "ocibuild.files-layer.v1"
 
 

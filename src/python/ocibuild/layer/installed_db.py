@@ -28,6 +28,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from ocibuild.layer.apk_contents import PackageFile
 from ocibuild.layer.tarball import DIR
 
+__all__ = ["InstalledPackage", "render_installed"]
+
 _DEFAULT_DIR_ACL = (0, 0, 0o755)
 _DEFAULT_FILE_ACL = (0, 0, 0o644)
 
@@ -62,7 +64,7 @@ def _acl(field: str, uid: int, gid: int, mode: int) -> str:
     return f"{field}:{uid}:{gid}:{mode:o}\n"
 
 
-def render_package(pkg: InstalledPackage, owns: Callable[[str], bool], carried: str = "") -> Tuple[str, str]:
+def _render_package(pkg: InstalledPackage, owns: Callable[[str], bool], carried: str = "") -> Tuple[str, str]:
     """One package's block and the lines it leaves to the next block (see the module docstring).
     `owns(path)` says whether the package still owns a non-directory path (a path replaced by
     another package is listed under that package only); `carried`: the previous block's leftover."""
@@ -137,7 +139,7 @@ def render_installed(packages: Sequence[InstalledPackage], owner_of: Callable[[s
     blocks = []
     carried = ""
     for pkg in sorted(packages, key=lambda p: p.name):
-        block, carried = render_package(pkg, _owned_by(owner_of, pkg.name), carried)
+        block, carried = _render_package(pkg, _owned_by(owner_of, pkg.name), carried)
         blocks.append(block)
     # what the last block leaves in apk-tools' buffer is never written
     return "".join(blocks).encode("utf-8", "surrogateescape")

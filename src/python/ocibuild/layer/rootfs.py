@@ -25,6 +25,8 @@ from typing import Callable, Dict, List, Optional
 from ocibuild.errors import OciBuildError
 from ocibuild.layer.tarball import DIR, HARDLINK, SYMLINK, TarEntry, check_relative_path
 
+__all__ = ["ADDED", "IDENTICAL", "REPLACED", "KEPT", "RootFs"]
+
 # outcomes of RootFs.install
 ADDED = "added"
 IDENTICAL = "identical"  # the same entry was already there: the first owner keeps it
@@ -32,7 +34,7 @@ REPLACED = "replaced"  # the new package replaces the previous owner's entry
 KEPT = "kept"  # the previous owner replaces the new package: its entry stays
 
 # replaces(a, b): does package a declare that it replaces package b?
-ReplacesFn = Callable[[str, str], bool]
+_ReplacesFn = Callable[[str, str], bool]
 
 
 def _escapes_root(link_dir: str, target: str) -> bool:
@@ -98,7 +100,7 @@ class RootFs:
                 raise _through_symlink(who, path, parent, node)
             raise OciBuildError(f"{who}: {path} would be written below /{parent}, which is a {node.kind}")
 
-    def install(self, entry: TarEntry, package: str, replaces: ReplacesFn) -> str:
+    def install(self, entry: TarEntry, package: str, replaces: _ReplacesFn) -> str:
         """Add a package's entry; returns ADDED, IDENTICAL, REPLACED or KEPT (see module docstring)."""
         who = f"package {package}"
         self.check_path(entry.path, who)

@@ -30,6 +30,21 @@ from typing import Any, BinaryIO, Dict, Iterable, List, Optional, Tuple
 from ocibuild.common.atomic import atomic_output
 from ocibuild.errors import OciBuildError
 
+__all__ = [
+    "LAYER_MEDIA_TYPE",
+    "DEFAULT_GZIP_LEVEL",
+    "FILE",
+    "DIR",
+    "SYMLINK",
+    "HARDLINK",
+    "TarEntry",
+    "LayerBlob",
+    "check_relative_path",
+    "byte_sum",
+    "write_tar_gz",
+    "write_layer",
+]
+
 LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
 # Measured on Alpine packages (benchmarks/apk_layer_bench.py): level 6 gives the smallest output,
 # levels 8-9 are larger on tzdata-like content and 3-7x slower.
@@ -110,12 +125,12 @@ def check_relative_path(path: str, what: str) -> None:
         raise OciBuildError(f"{what}: path {path!r} contains a NUL byte")
 
 
-def sort_key(path: str) -> Tuple[str, ...]:
+def _sort_key(path: str) -> Tuple[str, ...]:
     # Component-wise: "a", "a/b", "a-b" (parents directly before their contents).
     return tuple(path.split("/"))
 
 
-def normalize_entries(entries: Iterable[TarEntry]) -> List[TarEntry]:
+def _normalize_entries(entries: Iterable[TarEntry]) -> List[TarEntry]:
     """Validate, add missing parents, order hard links, sort. Returns the entries as written."""
     by_path: Dict[str, TarEntry] = {}
     for entry in entries:
@@ -139,7 +154,7 @@ def normalize_entries(entries: Iterable[TarEntry]) -> List[TarEntry]:
                     f"layer entry {path}: parent {parent} is a {existing.kind}, not a directory"
                 )
     _reorder_hardlinks(by_path)
-    return [by_path[p] for p in sorted(by_path, key=sort_key)]
+    return [by_path[p] for p in sorted(by_path, key=_sort_key)]
 
 
 def _reorder_hardlinks(by_path: Dict[str, TarEntry]) -> None:
@@ -155,7 +170,7 @@ def _reorder_hardlinks(by_path: Dict[str, TarEntry]) -> None:
             )
         groups.setdefault(entry.link_target, []).append(path)
     for file_path, links in groups.items():
-        members = sorted([file_path] + links, key=sort_key)
+        members = sorted([file_path] + links, key=_sort_key)
         first = members[0]
         if first == file_path:
             continue
@@ -229,7 +244,7 @@ def _raw_header(
     return header[:148] + checksum + header[156:]
 
 
-def entry_header(entry: TarEntry, size: int, mtime: int) -> bytes:
+def _entry_header(entry: TarEntry, size: int, mtime: int) -> bytes:
     """ustar header for `entry`, preceded by a PAX header when some value does not fit."""
     name = entry.path + "/" if entry.kind == DIR else entry.path
     link = entry.link_target if entry.kind in (SYMLINK, HARDLINK) else ""
@@ -355,12 +370,12 @@ def write_tar_gz(
         raise OciBuildError(f"layer mtime {mtime} is out of range (0..{_MAX_OCTAL_SIZE})")
     if not 1 <= level <= 9:
         raise OciBuildError(f"gzip level {level} is out of range (1..9)")
-    ordered = normalize_entries(entries)
+    ordered = _normalize_entries(entries)
     sink = _GzipSink(out, level)
     try:
         for entry in ordered:
             size = entry.size()
-            sink.write(entry_header(entry, size, mtime))
+            sink.write(_entry_header(entry, size, mtime))
             if entry.kind == FILE:
                 copied = _write_content(entry, sink)
                 if copied != size:

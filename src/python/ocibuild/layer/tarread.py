@@ -13,6 +13,8 @@ from typing import Dict, Iterator, Optional
 from ocibuild.errors import OciBuildError
 from ocibuild.layer.tarball import byte_sum
 
+__all__ = ["TarMember", "iter_tar"]
+
 _BLOCK = 512
 
 

@@ -17,8 +17,10 @@ from ocibuild.oci.descriptors import canonical_json
 from ocibuild.oci.layers import LayerFacts, open_uncompressed
 from ocibuild.oci.layout import INDEX_FILE, layout_files
 
+__all__ = ["write_oci_archive", "DockerImage", "write_docker_archive"]
+
 # name -> (size, opener); None for a directory entry
-TarSource = Optional[Tuple[int, Callable[[], BinaryIO]]]
+_TarSource = Optional[Tuple[int, Callable[[], BinaryIO]]]
 
 
 def _tarinfo(name: str, size: int, directory: bool) -> tarfile.TarInfo:
@@ -35,7 +37,7 @@ def _tarinfo(name: str, size: int, directory: bool) -> tarfile.TarInfo:
     return info
 
 
-def write_tar(path: Path, entries: Dict[str, TarSource]) -> None:
+def _write_tar(path: Path, entries: Dict[str, _TarSource]) -> None:
     """A plain tar of `entries`, sorted by name, written all or nothing."""
     with atomic_output(str(path)) as out, tarfile.open(
         fileobj=out, mode="w", format=tarfile.USTAR_FORMAT
@@ -50,11 +52,11 @@ def write_tar(path: Path, entries: Dict[str, TarSource]) -> None:
                 tar.addfile(_tarinfo(name, size, directory=False), f)
 
 
-def _file(path: Path) -> TarSource:
+def _file(path: Path) -> _TarSource:
     return (path.stat().st_size, lambda: open(path, "rb"))
 
 
-def _bytes(data: bytes) -> TarSource:
+def _bytes(data: bytes) -> _TarSource:
     return (len(data), lambda: io.BytesIO(data))
 
 
@@ -64,11 +66,11 @@ def write_oci_archive(layout: Path, path: Path, index: bytes) -> None:
     `index` replaces the layout's index.json: `podman load` names the image after its ref.name
     annotation, which must therefore be the full `repository:tag` (a bare tag gives `localhost/TAG`).
     """
-    entries: Dict[str, TarSource] = {"blobs/": None, "blobs/sha256/": None}
+    entries: Dict[str, _TarSource] = {"blobs/": None, "blobs/sha256/": None}
     for name in layout_files(layout):
         entries[name] = _file(layout / name)
     entries[INDEX_FILE] = _bytes(index)
-    write_tar(path, entries)
+    _write_tar(path, entries)
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ def write_docker_archive(image: DockerImage, path: Path) -> None:
 
     Layers go in uncompressed as `<diff_id hex>.tar` (checked against their diff_id while reading).
     """
-    entries: Dict[str, TarSource] = {}
+    entries: Dict[str, _TarSource] = {}
     layer_names: List[str] = []
     for blob, facts in image.layers:
         name = facts.diff_id.split(":", 1)[1] + ".tar"
@@ -100,7 +102,7 @@ def write_docker_archive(image: DockerImage, path: Path) -> None:
         repository, _, tag = image.repo_tag.rpartition(":")
         top = layer_names[-1][: -len(".tar")]
         entries["repositories"] = _bytes(canonical_json({repository: {tag: top}}))
-    write_tar(path, entries)
+    _write_tar(path, entries)
 
 
 def _opener(blob: Path, facts: LayerFacts) -> Callable[[], BinaryIO]:

@@ -10,6 +10,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from ocibuild.errors import OciBuildError
 from ocibuild.oci.platforms import Platform
 
+__all__ = ["ConfigOptions", "HistoryStep", "merge_runtime_config", "build_config"]
+
 
 @dataclass(frozen=True)
 class ConfigOptions:
@@ -55,12 +57,12 @@ class HistoryStep:
     comment: Optional[str] = None
 
 
-def format_created(epoch: Optional[int]) -> str:
+def _format_created(epoch: Optional[int]) -> str:
     """RFC 3339 UTC time of SOURCE_DATE_EPOCH; epoch 0 when none is given (no wall-clock time leaks in)."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch or 0))
 
 
-def normalize_port(port: str) -> str:
+def _normalize_port(port: str) -> str:
     """`8080` -> `8080/tcp`; checks `PORT[/tcp|udp|sctp]`."""
     number, _, protocol = port.partition("/")
     protocol = protocol or "tcp"
@@ -69,7 +71,7 @@ def normalize_port(port: str) -> str:
     return f"{int(number)}/{protocol}"
 
 
-def merge_env(base: Sequence[str], overrides: Sequence[Tuple[str, str]]) -> List[str]:
+def _merge_env(base: Sequence[str], overrides: Sequence[Tuple[str, str]]) -> List[str]:
     """Base's `NAME=value` entries in their order, values replaced by name; new names appended in order."""
     merged: Dict[str, str] = {}
     for entry in base:
@@ -93,7 +95,7 @@ def merge_runtime_config(base: Mapping[str, Any], options: ConfigOptions) -> Dic
     if options.cmd is not None:
         out["Cmd"] = list(options.cmd)
     if options.env or "Env" in out:
-        out["Env"] = merge_env(out.get("Env") or [], options.env)
+        out["Env"] = _merge_env(out.get("Env") or [], options.env)
     if options.user is not None:
         out["User"] = options.user
     if options.workdir is not None:
@@ -104,7 +106,7 @@ def merge_runtime_config(base: Mapping[str, Any], options: ConfigOptions) -> Dic
         out["Labels"] = {**(out.get("Labels") or {}), **dict(options.labels)}
     if options.exposed_ports:
         ports = dict(out.get("ExposedPorts") or {})
-        ports.update({normalize_port(p): {} for p in options.exposed_ports})
+        ports.update({_normalize_port(p): {} for p in options.exposed_ports})
         out["ExposedPorts"] = ports
     if options.volumes:
         volumes = dict(out.get("Volumes") or {})
@@ -129,7 +131,7 @@ def build_config(
     `steps` has one entry per new non-empty layer in order (each matching one of `diff_ids`), plus
     empty_layer entries where the caller needs them.
     """
-    timestamp = format_created(created)
+    timestamp = _format_created(created)
     base = base or {}
     history = copy.deepcopy(list(base.get("history") or []))
     for step in steps:

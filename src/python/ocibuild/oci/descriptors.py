@@ -11,19 +11,37 @@ from ocibuild.common.digests import sha256_digest
 from ocibuild.errors import OciBuildError
 from ocibuild.oci.platforms import Platform
 
+__all__ = [
+    "MANIFEST",
+    "INDEX",
+    "CONFIG",
+    "LAYER_TAR_GZIP",
+    "DOCKER_MANIFEST",
+    "DOCKER_MANIFEST_LIST",
+    "DOCKER_CONFIG",
+    "LAYER_MEDIA_TYPES",
+    "GZIP_LAYER_MEDIA_TYPES",
+    "REF_NAME",
+    "BASE_DIGEST",
+    "BASE_NAME",
+    "canonical_json",
+    "check_digest",
+    "Descriptor",
+]
+
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 INDEX = "application/vnd.oci.image.index.v1+json"
 CONFIG = "application/vnd.oci.image.config.v1+json"
-LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
+_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
 LAYER_TAR_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 # Docker's names for the same things, accepted when reading a base image.
-DOCKER_LAYER_TAR_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+_DOCKER_LAYER_TAR_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 
-LAYER_MEDIA_TYPES = (LAYER_TAR, LAYER_TAR_GZIP, DOCKER_LAYER_TAR_GZIP)
-GZIP_LAYER_MEDIA_TYPES = (LAYER_TAR_GZIP, DOCKER_LAYER_TAR_GZIP)
+LAYER_MEDIA_TYPES = (_LAYER_TAR, LAYER_TAR_GZIP, _DOCKER_LAYER_TAR_GZIP)
+GZIP_LAYER_MEDIA_TYPES = (LAYER_TAR_GZIP, _DOCKER_LAYER_TAR_GZIP)
 
 REF_NAME = "org.opencontainers.image.ref.name"
 BASE_DIGEST = "org.opencontainers.image.base.digest"

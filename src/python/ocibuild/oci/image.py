@@ -43,6 +43,8 @@ from ocibuild.oci.layout import LayoutImage, LayoutWriter, OciLayout, layout_ind
 from ocibuild.oci.output_dir import staged_output_dir
 from ocibuild.oci.platforms import Platform, alpine_arch_for_platform, platform_for_alpine_arch
 
+__all__ = ["ImageRequest", "PlatformImage", "ImageResult", "build_image"]
+
 # Docker's reference grammar (distribution/reference), which `docker load` enforces on RepoTags.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)?"

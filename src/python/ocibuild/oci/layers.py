@@ -19,6 +19,15 @@ from ocibuild.oci.descriptors import (
     check_digest,
 )
 
+__all__ = [
+    "LayerFacts",
+    "LayerInput",
+    "open_uncompressed",
+    "inspect_layer",
+    "verify_layer",
+    "load_layer_input",
+]
+
 
 @dataclass(frozen=True)
 class LayerFacts:

@@ -23,8 +23,20 @@ from ocibuild.oci.layers import LayerFacts, verify_layer
 from ocibuild.oci.platforms import Platform, same_platform
 from ocibuild.strictload import load_json
 
+__all__ = [
+    "OCI_LAYOUT_FILE",
+    "INDEX_FILE",
+    "LayoutImage",
+    "OciLayout",
+    "blob_path",
+    "load_layout",
+    "LayoutWriter",
+    "layout_index",
+    "layout_files",
+]
+
 OCI_LAYOUT_FILE = "oci-layout"
-OCI_LAYOUT_CONTENT = {"imageLayoutVersion": "1.0.0"}
+_OCI_LAYOUT_CONTENT = {"imageLayoutVersion": "1.0.0"}
 INDEX_FILE = "index.json"
 _MANIFEST_TYPES = (MANIFEST, DOCKER_MANIFEST)
 _INDEX_TYPES = (INDEX, DOCKER_MANIFEST_LIST)
@@ -213,7 +225,7 @@ class LayoutWriter:
             shutil.copyfileobj(src, dst, 1 << 20)
 
     def finish(self, entries: Sequence[Descriptor]) -> None:
-        self._write(self.root / OCI_LAYOUT_FILE, canonical_json(OCI_LAYOUT_CONTENT))
+        self._write(self.root / OCI_LAYOUT_FILE, canonical_json(_OCI_LAYOUT_CONTENT))
         self._write(self.root / INDEX_FILE, layout_index(entries))
 
 

@@ -11,6 +11,8 @@ from typing import Iterator
 
 from ocibuild.common.atomic import staged_outputs
 
+__all__ = ["staged_output_dir"]
+
 
 @contextlib.contextmanager
 def staged_output_dir(path: Path) -> Iterator[Path]:

@@ -8,6 +8,14 @@ from typing import Any, Dict, Optional, Tuple
 from ocibuild.common.architectures import OCI_PLATFORMS
 from ocibuild.errors import OciBuildError
 
+__all__ = [
+    "Platform",
+    "ALPINE_PLATFORMS",
+    "platform_for_alpine_arch",
+    "alpine_arch_for_platform",
+    "same_platform",
+]
+
 
 @dataclass(frozen=True, order=True)
 class Platform:

@@ -13,10 +13,13 @@ from ocibuild.oci.config import ConfigOptions
 from ocibuild.oci.image import ImageRequest
 from ocibuild.oci.layers import load_layer_input
 
-__all__ = ["load_request", "image_request", "config_options"]
+__all__ = [
+    "load_request",
+    "image_request",
+]
 
 
-def config_options(config: ImageConfig) -> ConfigOptions:
+def _config_options(config: ImageConfig) -> ConfigOptions:
     return ConfigOptions(
         entrypoint=config.entrypoint,
         cmd=config.cmd,
@@ -42,7 +45,7 @@ def image_request(request: OciImageRequest, root: Path) -> ImageRequest:
         repository=request.repository,
         tag=request.tag,
         layers=layers,
-        config=config_options(request.config),
+        config=_config_options(request.config),
         base=root / request.base if request.base else None,
         base_name=request.base_name,
         architectures=request.architectures,
