@@ -100,6 +100,7 @@ def test_push_argv_carries_tags_insecure_host_and_signing() -> None:
         "--repository=127.0.0.1:5000/images/static",
         "--key=/keys/cosign.pub",
         "--signature-format=simple",
+        "--recursive",
         "--insecure-registry=127.0.0.1:5000",
     )
 

@@ -61,6 +61,7 @@ def verify_argv(layout: str, push: ImagePush, key_path: str, signature_format: s
         f"--repository={push.repository}",
         f"--key={key_path}",
         f"--signature-format={signature_format}",
+        "--recursive",  # an index's platform manifests are signed too
     ]
     if push.registry.insecure:
         argv.append(f"--insecure-registry={push.registry.host}")
