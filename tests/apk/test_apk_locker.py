@@ -257,7 +257,7 @@ def _truncate_package(root: Path) -> None:
             lambda root: (root / "project" / "apko.yaml").write_text(
                 (root / "project" / "apko.yaml").read_text() + "accounts: {}\n"
             ),
-            ["apko.yaml: unknown key 'accounts'"],
+            ["apko.yaml: has unknown key(s) accounts"],
         ),
         (_tamper_index, ["APKINDEX.tar.gz"]),
         (_index_by_other_key, ["APKINDEX.tar.gz", OTHER_KEY.name]),
@@ -319,7 +319,7 @@ def test_error_through_python_m_is_one_line_and_exit_1(fixture_repo: Path) -> No
         text=True,
     )
     assert result.returncode == 1
-    assert result.stderr == "error: apko.yaml: unknown key 'foo'; allowed here: archs, contents\n"
+    assert result.stderr == "error: apko.yaml: has unknown key(s) foo; allowed: archs, contents\n"
     assert not (fixture_repo / "project" / "apko.lock.json").exists()
 
 

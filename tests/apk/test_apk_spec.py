@@ -41,28 +41,29 @@ def test_malformed_yaml_names_file_and_line() -> None:
 @pytest.mark.parametrize(
     "text, key",
     [
-        (GOOD + "entrypoint: {command: /bin/sh}\n", "'entrypoint'"),
-        (GOOD.replace("  packages:", "  pakages:"), "contents.'pakages'"),
+        (GOOD + "entrypoint: {command: /bin/sh}\n", "img.yaml: has unknown key(s) entrypoint"),
+        (GOOD.replace("  packages:", "  pakages:"), "img.yaml: `contents` has unknown key(s) pakages"),
     ],
 )
 def test_unknown_keys_are_errors(text: str, key: str) -> None:
-    with pytest.raises(OciBuildError, match=f"img.yaml: unknown key {key}"):
+    with pytest.raises(OciBuildError) as e:
         load_spec(text, "img.yaml")
+    assert str(e.value).startswith(key)
 
 
 @pytest.mark.parametrize(
     "text, fragment",
     [
-        ("- a\n- b\n", "expected a mapping"),
-        ("archs: [x86_64]\n", "'contents' is required"),
+        ("- a\n- b\n", "must be an object"),
+        ("archs: [x86_64]\n", "`contents` is required"),
         (GOOD.replace("archs: [x86_64, arm64]", "archs: [mips]"), "unknown architecture 'mips'"),
         (
             GOOD.replace("archs: [x86_64, arm64]", "archs: [x86_64, amd64]"),
-            "archs lists x86_64 more than once",
+            "`archs` lists x86_64 more than once",
         ),
-        (GOOD.replace("archs: [x86_64, arm64]", ""), "archs is required"),
+        (GOOD.replace("archs: [x86_64, arm64]", ""), "`archs` is required"),
         (GOOD.replace('"tzdata>=2023c"', "tzdata, tzdata"), "lists tzdata more than once"),
-        (GOOD.replace('"tzdata>=2023c"', "3"), "contents.packages must be a list of non-empty strings"),
+        (GOOD.replace('"tzdata>=2023c"', "3"), "`contents.packages[2]` must be a string, got 3"),
         (
             GOOD.replace("https://dl-cdn.alpinelinux.org/alpine/v3.19/main/", '"@local /tmp/repo"'),
             "must be a URL",

@@ -12,16 +12,14 @@ Only these keys are accepted: a typo must fail the lock, not silently drop a pac
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Tuple
+from typing import List, Tuple
 
 from ocibuild.common.architectures import ALPINE_ARCHS, alpine_arch
+from ocibuild.common.validate import decode
 from ocibuild.errors import OciBuildError
 from ocibuild.strictload import load_yaml
 
 __all__ = ["ImageContentsSpec", "load_spec"]
-
-_TOP_KEYS = ("archs", "contents")
-_CONTENTS_KEYS = ("keyring", "packages", "repositories")
 
 
 @dataclass(frozen=True)
@@ -32,23 +30,28 @@ class ImageContentsSpec:
     archs: Tuple[str, ...]  # Alpine architecture names, e.g. "x86_64"
 
 
-def _check_keys(mapping: Dict[Any, Any], allowed: Tuple[str, ...], where: str, origin: str) -> None:
-    for key in mapping:
-        if key not in allowed:
-            raise OciBuildError(f"{origin}: unknown key {where}{key!r}; allowed here: {', '.join(allowed)}")
+@dataclass(frozen=True)
+class _Contents:
+    repositories: Tuple[str, ...]
+    keyring: Tuple[str, ...]
+    packages: Tuple[str, ...]
 
 
-def _string_list(value: Any, where: str, origin: str, required: bool) -> Tuple[str, ...]:
-    if value is None:
-        if required:
-            raise OciBuildError(f"{origin}: {where} is required and must be a list of strings")
-        return ()
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise OciBuildError(f"{origin}: {where} must be a list of non-empty strings, got {value!r}")
-    items = tuple(v.strip() for v in value)
+@dataclass(frozen=True)
+class _SpecFile:
+    """The spec file as written (apko's keys; the ones we use), checked by the core's validator."""
+
+    archs: Tuple[str, ...]
+    contents: _Contents
+
+
+def _listed_once(items: Tuple[str, ...], where: str, origin: str) -> Tuple[str, ...]:
+    items = tuple(v.strip() for v in items)
+    if not all(items):
+        raise OciBuildError(f"{origin}: `{where}` must be a list of non-empty strings")
     duplicates = sorted({v for v in items if items.count(v) > 1})
     if duplicates:
-        raise OciBuildError(f"{origin}: {where} lists {', '.join(duplicates)} more than once")
+        raise OciBuildError(f"{origin}: `{where}` lists {', '.join(duplicates)} more than once")
     return items
 
 
@@ -65,29 +68,20 @@ def _normalise_arch(arch: str, origin: str) -> str:
 def load_spec(text: str, origin: str) -> ImageContentsSpec:
     """Parse and validate a spec; `origin` (the file name) goes into every error message."""
     doc = load_yaml(text, origin)  # a duplicate key (`packages:` twice) is an error, not "the last wins"
-    if not isinstance(doc, dict):
-        raise OciBuildError(f"{origin}: expected a mapping with keys {', '.join(_TOP_KEYS)} at the top level")
-    _check_keys(doc, _TOP_KEYS, "", origin)
-    contents = doc.get("contents")
-    if not isinstance(contents, dict):
-        raise OciBuildError(
-            f"{origin}: 'contents' is required and must be a mapping with {', '.join(_CONTENTS_KEYS)}"
-        )
-    _check_keys(contents, _CONTENTS_KEYS, "contents.", origin)
-
-    repositories = _string_list(contents.get("repositories"), "contents.repositories", origin, required=True)
+    spec = decode(_SpecFile, doc, origin)
+    repositories = _listed_once(spec.contents.repositories, "contents.repositories", origin)
     for repo in repositories:
         if repo.startswith("@") or "://" not in repo:
             raise OciBuildError(
                 f"{origin}: repository {repo!r} must be a URL such as https://dl-cdn.alpinelinux.org/alpine/v3.19/main"
             )
-    keyring = _string_list(contents.get("keyring"), "contents.keyring", origin, required=True)
-    packages = _string_list(contents.get("packages"), "contents.packages", origin, required=True)
+    keyring = _listed_once(spec.contents.keyring, "contents.keyring", origin)
+    packages = _listed_once(spec.contents.packages, "contents.packages", origin)
     archs: List[str] = []
-    for arch in _string_list(doc.get("archs"), "archs", origin, required=True):
+    for arch in _listed_once(spec.archs, "archs", origin):
         name = _normalise_arch(arch, origin)
         if name in archs:
-            raise OciBuildError(f"{origin}: archs lists {name} more than once")
+            raise OciBuildError(f"{origin}: `archs` lists {name} more than once")
         archs.append(name)
     if not repositories or not keyring or not packages or not archs:
         raise OciBuildError(

@@ -6,6 +6,7 @@ against its descriptor here, before anything is built.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from ocibuild.contract import ImageConfig, OciImageRequest, read_request_file
@@ -20,17 +21,7 @@ __all__ = [
 
 
 def _config_options(config: ImageConfig) -> ConfigOptions:
-    return ConfigOptions(
-        entrypoint=config.entrypoint,
-        cmd=config.cmd,
-        env=config.env,
-        user=config.user,
-        workdir=config.workdir,
-        labels=config.labels,
-        exposed_ports=config.exposed_ports,
-        stop_signal=config.stop_signal,
-        volumes=config.volumes,
-    )
+    return ConfigOptions(**{f.name: getattr(config, f.name) for f in dataclasses.fields(config)})
 
 
 def image_request(request: OciImageRequest, root: Path) -> ImageRequest:
