@@ -198,7 +198,10 @@ async def apk_layer_inputs(request: ApkLayerInputsRequest) -> ApkLayerInputs:
 async def build_apk_layers(field_set: ApkLayerFieldSet, apk: ApkSubsystem, oci: OciSubsystem) -> BuiltLayers:
     sources = await Get(HydratedSources, HydrateSourcesRequest(field_set.lockfile))
     (lock_file,) = await Get(DigestContents, Digest, sources.snapshot.digest)
-    lock = load_lockfile(lock_file.content.decode(), lock_file.path, check_keys=False)
+    try:
+        lock = load_lockfile(lock_file.content.decode(), lock_file.path, check_keys=False)
+    except OciBuildError as e:
+        raise ApkLockfileError(relock_hint(f"{field_set.address}: {e}")) from None
     spec_contents = await Get(DigestContents, PathGlobs([lock.spec_name])) if lock.spec_name else ()
     _check_lock_is_fresh(lock, lock_file.path, spec_contents[0].content if spec_contents else None, apk)
 
