@@ -212,6 +212,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         + "; ".join(f"{name} ({sc.why})" for name, sc in SCENARIOS.items()),
     )
     parser.add_argument("--report-only", action="store_true", help="only re-read the logs in --workdir")
+    parser.add_argument(
+        "--pants-option",
+        action="append",
+        default=[],
+        help="an extra Pants option for every run, e.g. --pex-executable-search-paths=\"['/usr/bin','/bin']\"",
+    )
     args = parser.parse_args(argv)
     if args.report_only:
         logs = {p.stem: p.read_text() for p in sorted(args.workdir.glob("*.log"))}
@@ -228,6 +234,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 f"--remote-store-address={cache.address}",
                 f"--remote-instance-name={cache.instance}",
                 "--remote-cache-rpc-timeout-millis=30000",
+                *args.pants_option,
             )
             writer = build(workdir, "writer", (*remote, "--remote-cache-write"))
             readers = [

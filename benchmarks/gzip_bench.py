@@ -36,13 +36,30 @@ STATIC_LAYER = Path("dist/images.static/packages/x86_64/layer.tar.gz")
 Compressor = Callable[[bytes, int], bytes]
 
 
-def _streaming(module) -> Compressor:
+def _streaming(module, chunk: int = CHUNK) -> Compressor:
     def compress(data: bytes, level: int) -> bytes:
         c = module.compressobj(level, module.DEFLATED, -15, 8, module.Z_DEFAULT_STRATEGY)
-        out = [c.compress(data[i : i + CHUNK]) for i in range(0, len(data), CHUNK)]
+        out = [c.compress(data[i : i + chunk]) for i in range(0, len(data), chunk)]
         return b"".join(out) + c.flush()
 
+    compress.module = module  # type: ignore[attr-defined]
     return compress
+
+
+def chunking(data: bytes) -> None:
+    """Does the output depend on how the input is split into compress() calls? (It must not.)"""
+    sizes = (len(data), 1 << 20, 1 << 16, 1 << 12)
+    print("  output by call size (whole input / 1 MiB / 64 KiB / 4 KiB): bytes, sha256")
+    for name, _, compress, levels in candidates():
+        module = getattr(compress, "module", None)
+        if module is None:
+            print(f"    {name}: one-shot API, no call boundaries")
+            continue
+        for level in levels:
+            outs = [_streaming(module, size)(data, level) for size in sizes]
+            same = "same" if len({hashlib.sha256(o).digest() for o in outs}) == 1 else "DIFFERENT"
+            cells = " / ".join(f"{len(o):,} {hashlib.sha256(o).hexdigest()[:8]}" for o in outs)
+            print(f"    {name} level {level}: {same}: {cells}")
 
 
 def candidates() -> Iterator[Tuple[str, str, Compressor, Sequence[int]]]:
@@ -139,6 +156,7 @@ def bench(tar: Path, repeat: int) -> None:
                 f"  {label:<44} {level:>5} {t:>8.3f}s {len(data) / t / 1e6:>7.1f} {len(out):>11,} "
                 f"{ratio:>6.3f}  {hashlib.sha256(out).hexdigest()[:16]}"
             )
+    chunking(data)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
