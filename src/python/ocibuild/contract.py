@@ -306,8 +306,12 @@ class ImageMetadata(Record):
 
 
 # command -> request; a new Process adds its request here.
-REQUESTS: Dict[str, Type[Request]] = {
-    r.command: r for r in (ApkLockRequest, ApkLayerRequest, FilesLayerRequest, OciImageRequest)
-}
+_REQUEST_CLASSES: Tuple[Type[Request], ...] = (
+    ApkLockRequest,
+    ApkLayerRequest,
+    FilesLayerRequest,
+    OciImageRequest,
+)
+REQUESTS: Dict[str, Type[Request]] = {r.command: r for r in _REQUEST_CLASSES}
 # output file name -> what is in it
 RESULTS: Dict[str, Type[Record]] = {LAYER_DESCRIPTOR: LayerDescriptor, IMAGE_METADATA: ImageMetadata}

@@ -47,12 +47,7 @@ from pants_oci.target_types import (
     OciImageUserField,
     OciImageWorkdirField,
 )
-from pants_oci.util_rules.layers import (
-    ApkLayerFieldSet,
-    BuiltLayers,
-    FileLayerFieldSet,
-    OciLayerFieldSet,
-)
+from pants_oci.util_rules.layers import ApkLayerFieldSet, BuiltLayers, FileLayerFieldSet, OciLayerFieldSet
 from pants_oci.util_rules.ocibuild_process import OciBuildProcess
 
 
