@@ -13,6 +13,7 @@ __all__ = [
     "sha256_hex",
     "file_sha256_digest",
     "q1_checksum",
+    "q1_of_sha1",
     "base64_checksum",
 ]
 
@@ -47,4 +48,9 @@ def base64_checksum(data: bytes, algorithm: str) -> str:
 
 def q1_checksum(control_member: bytes) -> str:
     """apk's package identity (index C:, lockfile checksum): "Q1" + base64(sha1(raw control member))."""
-    return "Q1" + base64.b64encode(hashlib.sha1(control_member).digest()).decode("ascii")
+    return q1_of_sha1(hashlib.sha1(control_member).digest())
+
+
+def q1_of_sha1(sha1_digest: bytes) -> str:
+    """apk's Q1 spelling of a sha1 already computed (installed-db Z: lines of package files)."""
+    return "Q1" + base64.b64encode(sha1_digest).decode("ascii")

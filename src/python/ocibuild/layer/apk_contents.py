@@ -15,17 +15,17 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
 from ocibuild.common.compression import gunzip
+from ocibuild.common.digests import q1_of_sha1
 from ocibuild.errors import OciBuildError
 from ocibuild.layer.tarball import DIR, FILE, HARDLINK, SYMLINK, TarEntry, check_relative_path
 from ocibuild.layer.tarread import iter_tar
 
-__all__ = ["PackageFile", "q1", "install_scripts", "read_data_member", "scripts_error"]
+__all__ = ["PackageFile", "install_scripts", "read_data_member", "scripts_error"]
 
 _CHECKSUM_RECORD = "APK-TOOLS.checksum.SHA1"
 _XATTR_PREFIX = "SCHILY.xattr."
@@ -37,10 +37,6 @@ _NOT_SCRIPTS = (".PKGINFO",)
 class PackageFile:
     entry: TarEntry
     checksum: Optional[str]  # "Q1..." as lib/apk/db/installed's Z:, None for directories
-
-
-def q1(sha1_digest: bytes) -> str:
-    return "Q1" + base64.b64encode(sha1_digest).decode("ascii")
 
 
 def install_scripts(control_files: Dict[str, bytes]) -> List[str]:
@@ -119,7 +115,7 @@ def _checked(recorded: Optional[str], content: bytes, where: str) -> Optional[st
         raise OciBuildError(
             f"{where}: content does not match its {_CHECKSUM_RECORD} record; the package is corrupt"
         )
-    return q1(actual)
+    return q1_of_sha1(actual)
 
 
 def scripts_error(package: str, scripts: Sequence[str]) -> OciBuildError:
