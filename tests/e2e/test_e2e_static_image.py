@@ -131,8 +131,8 @@ def test_a_stale_or_tampered_lock_fails_the_build_clearly(workspace: Path) -> No
     stale = run_pants(checkout, "package", "images/static:packages")
     assert stale.returncode != 0
     assert (
-        f"{LOCKFILE} is stale: images/static/apko.yaml changed since it was locked. "
-        "Run `pants generate-lockfiles --resolve=static`."
+        f"{LOCKFILE} is stale: images/static/apko.yaml changed since it was locked; re-lock the resolve: "
+        "run `pants generate-lockfiles --resolve=static`."
     ) in stale.stderr
 
     spec.write_text((repo_root() / "images/static/apko.yaml").read_text())
