@@ -40,3 +40,7 @@ class OciLayerContentsError(InvalidFieldException):
 
 class OciBuildCoreError(Exception):
     """The `ocibuild` core's files cannot be read from the plugin's installation."""
+
+
+class OciBuildProcessError(Exception):
+    """A `python -m ocibuild` Process failed: its one-line `error:` message, with the plugin's hint."""

@@ -27,13 +27,13 @@ from pants.core.goals.generate_lockfiles import (
     UserGenerateLockfiles,
 )
 from pants.engine.fs import Digest, DigestContents, PathGlobs
-from pants.engine.process import ProcessCacheScope, ProcessResult
+from pants.engine.process import ProcessCacheScope
 from pants.engine.rules import Get, collect_rules, rule
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 from pants_oci.errors import MissingApkSpecError
 from pants_oci.subsystems.apk import ApkSubsystem, lockfile_for_spec
-from pants_oci.util_rules.ocibuild_process import OciBuildProcess
+from pants_oci.util_rules.ocibuild_process import OciBuildProcess, OciBuildResult
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ async def generate_apk_lockfile(request: GenerateApkLockfile, apk: ApkSubsystem)
     )
     inputs = await Get(Digest, PathGlobs(_spec_inputs(request.spec_path, spec_contents[0].content.decode())))
     result = await Get(
-        ProcessResult,
+        OciBuildResult,
         OciBuildProcess(
             request=lock_request,
             description=f"Resolve and lock APK packages for `{request.resolve_name}`",

@@ -26,7 +26,6 @@ from pants.engine.fs import (
     PathGlobs,
     RemovePrefix,
 )
-from pants.engine.process import ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import FieldSetsPerTarget, FieldSetsPerTargetRequest, Targets
 from pants.engine.unions import UnionRule
@@ -48,7 +47,7 @@ from pants_oci.target_types import (
     OciImageWorkdirField,
 )
 from pants_oci.util_rules.layers import ApkLayerFieldSet, BuiltLayers, FileLayerFieldSet, OciLayerFieldSet
-from pants_oci.util_rules.ocibuild_process import OciBuildProcess
+from pants_oci.util_rules.ocibuild_process import OciBuildProcess, OciBuildResult
 
 
 @dataclass(frozen=True)
@@ -189,7 +188,7 @@ async def build_oci_image(field_set: OciImageFieldSet) -> BuiltImage:
     inputs = await Get(OciImageInputs, OciImageFieldSet, field_set)
     request = inputs.request
     result = await Get(
-        ProcessResult,
+        OciBuildResult,
         OciBuildProcess(
             request=request,
             description=f"Assemble OCI image {field_set.address}",

@@ -19,7 +19,13 @@ class OciBuildTool(PythonToolRequirementsBase):
 
     default_version = "cryptography>=41"
     default_extra_requirements = ["deflate==0.8.1", "pynacl>=1.5", "pyyaml>=6", "requests>=2.31"]
-    default_requirements = ["cryptography>=41", "deflate==0.8.1", "pynacl>=1.5", "pyyaml>=6", "requests>=2.31"]
+    default_requirements = [
+        "cryptography>=41",
+        "deflate==0.8.1",
+        "pynacl>=1.5",
+        "pyyaml>=6",
+        "requests>=2.31",
+    ]
     register_interpreter_constraints = True
     default_interpreter_constraints = ["CPython==3.9.*"]
     # Used when `install_from_resolve` is unset; regenerate with

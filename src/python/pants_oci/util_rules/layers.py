@@ -42,7 +42,6 @@ from pants.engine.fs import (
     PathGlobs,
     Snapshot,
 )
-from pants.engine.process import ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import (
     FieldSet,
@@ -54,7 +53,6 @@ from pants.engine.target import (
     Targets,
 )
 from pants.engine.unions import UnionRule, union
-from pants.util.docutil import bin_name
 from pants_oci.errors import ApkLockfileError, OciLayerContentsError, StaleApkLockfileError
 from pants_oci.subsystems.apk import ApkSubsystem
 from pants_oci.subsystems.oci import OciSubsystem
@@ -71,7 +69,7 @@ from pants_oci.target_types import (
     OciLayerOwnerField,
 )
 from pants_oci.util_rules.apk_downloads import ApkDownload, ApkDownloadsRequest
-from pants_oci.util_rules.ocibuild_process import OciBuildProcess
+from pants_oci.util_rules.ocibuild_process import OciBuildProcess, OciBuildResult, relock_hint
 
 
 @dataclass(frozen=True)
@@ -127,14 +125,6 @@ class FileLayerFieldSet(PackageFieldSet, OciLayerFieldSet):
     file_mode: OciLayerFileModeField
     owner: OciLayerOwnerField
     output_path: OutputPathField
-
-
-def relock_hint(message: str, resolve: Optional[str] = None) -> str:
-    """The core's message, with the Pants command that re-locks where it says to re-lock."""
-    if RELOCK not in message:
-        return message
-    how = f" --resolve={resolve}" if resolve else ""
-    return f"{message.rstrip('.')}: run `{bin_name()} generate-lockfiles{how}`."
 
 
 def _check_lock_is_fresh(lock: Lockfile, lock_path: str, spec: Optional[bytes], apk: ApkSubsystem) -> None:
@@ -245,7 +235,7 @@ async def build_apk_layers(field_set: ApkLayerFieldSet, apk: ApkSubsystem, oci: 
     )
     results = await MultiGet(
         Get(
-            ProcessResult,
+            OciBuildResult,
             OciBuildProcess(
                 request=request,
                 description=f"Build APK layer {field_set.address} ({request.arch})",
@@ -295,7 +285,7 @@ async def build_file_layer(field_set: FileLayerFieldSet, oci: OciSubsystem) -> B
         source_date_epoch=oci.source_date_epoch or 0,
     )
     result = await Get(
-        ProcessResult,
+        OciBuildResult,
         OciBuildProcess(
             request=request,
             description=f"Build file layer {field_set.address}",

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import importlib.resources
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Tuple
+from typing import TYPE_CHECKING, Optional, Tuple
 
-from ocibuild.contract import REQUEST_FILE, Request
+from ocibuild.contract import RELOCK, REQUEST_FILE, Request
 from pants.backend.python.target_types import EntryPoint
 from pants.backend.python.util_rules import pex
 from pants.backend.python.util_rules.pex import PexRequest, VenvPex, VenvPexProcess
 from pants.engine.fs import EMPTY_DIGEST, CreateDigest, Digest, FileContent, MergeDigests
-from pants.engine.process import Process, ProcessCacheScope
+from pants.engine.process import FallibleProcessResult, Process, ProcessCacheScope
 from pants.engine.rules import Get, collect_rules, rule
+from pants.util.docutil import bin_name
 from pants.util.logging import LogLevel
-from pants_oci.errors import OciBuildCoreError
+from pants_oci.errors import OciBuildCoreError, OciBuildProcessError
 from pants_oci.subsystems.ocibuild_tool import OciBuildTool
 
 if TYPE_CHECKING:
@@ -77,6 +78,36 @@ class OciBuildProcess:
     output_directories: Tuple[str, ...] = ()
     cache_scope: ProcessCacheScope = ProcessCacheScope.SUCCESSFUL
     level: LogLevel = LogLevel.INFO
+
+
+@dataclass(frozen=True)
+class OciBuildResult:
+    """The outputs of a successful `python -m ocibuild` Process."""
+
+    output_digest: Digest
+    stdout: bytes
+
+
+def relock_hint(message: str, resolve: Optional[str] = None) -> str:
+    """The core's message, with the Pants command that re-locks where it says to re-lock (the core
+    names no Pants command line)."""
+    if RELOCK not in message:
+        return message
+    how = f" --resolve={resolve}" if resolve else ""
+    return f"{message.rstrip('.')}: run `{bin_name()} generate-lockfiles{how}`."
+
+
+@rule
+async def run_ocibuild(request: OciBuildProcess) -> OciBuildResult:
+    """Runs the Process; a failure is the core's `error:` line (plus the plugin's hints), else, for a
+    crash, its last lines of output."""
+    result = await Get(FallibleProcessResult, OciBuildProcess, request)
+    if result.exit_code == 0:
+        return OciBuildResult(result.output_digest, result.stdout)
+    stderr = result.stderr.decode("utf-8", "replace").strip().splitlines()
+    errors = [line[len("error: ") :] for line in stderr if line.startswith("error: ")]
+    detail = relock_hint(errors[-1]) if errors else " / ".join(stderr[-3:]) or f"exit code {result.exit_code}"
+    raise OciBuildProcessError(f"{request.description} failed: {detail}")
 
 
 @rule
