@@ -11,8 +11,9 @@ What makes the bytes stable:
 - headers are written here, not by `tarfile`, so the Python version cannot change them;
 - hard links: the first path of a link group in sorted order carries the content, the others link
   to it (a reader needs the target before the link);
-- gzip with a fixed header (no name, mtime 0, OS byte 255 "unknown") and a fixed level.
-  The compressed bytes still depend on the zlib implementation (zlib vs zlib-ng): diff_id never does.
+- gzip members with a fixed header (no name, mtime 0, OS byte 255 "unknown") and a fixed level,
+  compressed by the pinned libdeflate (ocibuild.common.compression), not the system zlib: the blob
+  digest does not change with the machine's libz.so.1 (tests/layer/test_layer_zlib_independence.py).
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ import hashlib
 import json
 import os
 import queue
-import struct
 import threading
 import zlib
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Dict, Iterable, List, Optional, Tuple
 
 from ocibuild.common.atomic import atomic_output
+from ocibuild.common.compression import GZIP_MEMBER_BLOCK, gzip_member
 from ocibuild.errors import OciBuildError
 
 __all__ = [
@@ -46,8 +47,8 @@ __all__ = [
 ]
 
 LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
-# Measured on Alpine packages (benchmarks/apk_layer_bench.py): level 6 gives the smallest output,
-# levels 8-9 are larger on tzdata-like content and 3-7x slower.
+# libdeflate level 6: smaller than zlib 6 and `gzip -9` on the static layer, at 2x zlib 6's speed;
+# level 9 is larger there and 2.5x slower (benchmarks/gzip_bench.py, docs/remote-cache.md).
 DEFAULT_GZIP_LEVEL = 6
 
 FILE = "file"
@@ -60,7 +61,6 @@ _BLOCK = 512
 _RECORD = 20 * _BLOCK  # pad the end like GNU tar and tarfile do
 _MAX_OCTAL_ID = 0o7777777
 _MAX_OCTAL_SIZE = 0o77777777777
-_GZIP_OS_UNKNOWN = 255
 _CHUNK = 1 << 18
 
 
@@ -286,27 +286,25 @@ def _entry_header(entry: TarEntry, size: int, mtime: int) -> bytes:
 
 
 class _GzipSink:
-    """Feeds tar bytes to sha256 (diff_id) and a raw deflate stream wrapped in a fixed gzip header.
+    """Feeds tar bytes to sha256 (diff_id) and to gzip members of GZIP_MEMBER_BLOCK bytes each
+    (ocibuild.common.compression: libdeflate, so the bytes do not depend on the system zlib).
 
-    Hashing and compressing run in one worker thread (zlib and hashlib release the GIL), so they
-    overlap with the Python code producing the tar; chunks are processed strictly in order, so the
-    output does not depend on timing.
+    Hashing and compressing run in one worker thread (hashlib and libdeflate release the GIL), so they
+    overlap with the Python code producing the tar; blocks are cut at fixed offsets of the tar stream
+    and processed strictly in order, so the output depends neither on timing nor on write sizes.
     """
 
     def __init__(self, out: BinaryIO, level: int) -> None:
         self._out = out
+        self._level = level
         self._tar_sha = hashlib.sha256()
         self._gz_sha = hashlib.sha256()
         self._gz_size = 0
-        self._crc = 0
-        self._isize = 0
         self._buffer = bytearray()
         self._produced = 0
-        self._deflate = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS, 8, zlib.Z_DEFAULT_STRATEGY)
+        self._block = bytearray()  # the worker's uncompressed tail, shorter than one member
         self._queue: "queue.Queue[Optional[bytes]]" = queue.Queue(maxsize=4)
         self._error: Optional[BaseException] = None
-        xfl = 2 if level == 9 else (4 if level == 1 else 0)
-        self._emit(b"\x1f\x8b\x08\x00" + b"\0\0\0\0" + bytes([xfl, _GZIP_OS_UNKNOWN]))
         self._worker = threading.Thread(target=self._work, name="layer-gzip", daemon=True)
         self._worker.start()
 
@@ -325,9 +323,10 @@ class _GzipSink:
                 continue  # keep draining so that the producer never blocks
             try:
                 self._tar_sha.update(data)
-                self._crc = zlib.crc32(data, self._crc)
-                self._isize += len(data)
-                self._emit(self._deflate.compress(data))
+                self._block += data
+                while len(self._block) >= GZIP_MEMBER_BLOCK:
+                    self._emit(gzip_member(bytes(self._block[:GZIP_MEMBER_BLOCK]), self._level))
+                    del self._block[:GZIP_MEMBER_BLOCK]
             except BaseException as e:  # noqa: B902 - re-raised in finish()
                 self._error = e
 
@@ -357,8 +356,8 @@ class _GzipSink:
         self.close()
         if self._error is not None:
             raise self._error
-        self._emit(self._deflate.flush())
-        self._emit(struct.pack("<II", self._crc & 0xFFFFFFFF, self._isize & 0xFFFFFFFF))
+        if self._block or not self._gz_size:  # the last, shorter member (a tar is never empty)
+            self._emit(gzip_member(bytes(self._block), self._level))
         return self._tar_sha.hexdigest(), self._gz_sha.hexdigest(), self._gz_size
 
 
