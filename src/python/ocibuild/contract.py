@@ -33,6 +33,8 @@ __all__ = [
     "IMAGE_METADATA",
     "OCI_ARCHIVE",
     "DOCKER_ARCHIVE",
+    "SBOM_DIR",
+    "INDEX_SBOM",
     "RELOCK",
     "Record",
     "Request",
@@ -48,6 +50,7 @@ __all__ = [
     "REQUESTS",
     "RESULTS",
     "docker_archive_name",
+    "sbom_name",
     "is_request_argv",
     "read_request",
     "read_request_file",
@@ -65,6 +68,8 @@ IMAGE_LAYOUT = "layout"  # oci-image: the OCI image layout folder
 IMAGE_METADATA = "image.json"  # oci-image: ImageMetadata
 OCI_ARCHIVE = "image.oci.tar"  # oci-image: the layout as an oci-archive
 DOCKER_ARCHIVE = "image.docker.tar"  # oci-image: docker-archive of a one-platform image
+SBOM_DIR = "sbom"  # oci-image: the SPDX 2.3 JSON SBOMs (docs/sbom.md), beside the layout
+INDEX_SBOM = "index.spdx.json"  # oci-image: the image index's SBOM, in SBOM_DIR (several platforms only)
 
 # How the core ends a message when the fix is to lock the resolve again; the plugin adds its command
 # line (`pants generate-lockfiles --resolve=...`), which the core does not know.
@@ -79,6 +84,11 @@ R = TypeVar("R", bound="Record")
 def docker_archive_name(architecture: str, several_platforms: bool) -> str:
     """The docker-archive of one platform: `image.docker.tar`, or `image-<arch>.docker.tar` each."""
     return f"image-{architecture}.docker.tar" if several_platforms else DOCKER_ARCHIVE
+
+
+def sbom_name(architecture: str) -> str:
+    """A platform image's SBOM, in SBOM_DIR: `<arch>.spdx.json` (Alpine name, as the docker-archives)."""
+    return f"{architecture}.spdx.json"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,6 +296,7 @@ class PlatformImageMetadata(Record):
     size: int  # manifest + config + compressed layers
     uncompressed_size: int  # bytes of its layers' tars
     docker_archive: str  # its docker-archive, in the output folder
+    sbom: Optional[str] = None  # its SPDX 2.3 JSON SBOM, in the output folder (`sbom/<arch>.spdx.json`)
 
 
 @dataclass(frozen=True)
@@ -303,6 +314,7 @@ class ImageMetadata(Record):
     uncompressed_size: int  # sum of the distinct layers' tar sizes
     platforms: Tuple[str, ...]  # e.g. "linux/amd64", "linux/arm64/v8"
     images: Tuple[Tuple[str, PlatformImageMetadata], ...]  # platform -> its PlatformImageMetadata
+    sbom: Optional[str] = None  # the index's SBOM, in the output folder; null: one platform
 
 
 # command -> request; a new Process adds its request here.

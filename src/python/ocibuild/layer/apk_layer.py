@@ -71,6 +71,8 @@ class LayerPackage:
     version: str
     architecture: str
     checksum: str
+    sha256: Optional[str] = None  # the lock's sha256 of the .apk and its URL: what the image's SBOM
+    url: Optional[str] = None  # records (docs/sbom.md), as the image build has no lock
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,14 @@ class ApkLayerDescriptor:
             self.mtime,
             architecture=self.architecture,
             packages=[
-                {"name": p.name, "version": p.version, "architecture": p.architecture, "checksum": p.checksum}
+                {
+                    "name": p.name,
+                    "version": p.version,
+                    "architecture": p.architecture,
+                    "checksum": p.checksum,
+                    "sha256": p.sha256,
+                    "url": p.url,
+                }
                 for p in self.packages
             ],
         )
@@ -343,12 +352,20 @@ def build_apk_layer(
     """Build the layer and write it (and the descriptor, if asked) atomically."""
     root = assemble_root(lock, packages_dir, options)
     blob = write_layer(root.rootfs.tar_entries(), output_layer, mtime=root.mtime, level=options.gzip_level)
+    locked = {(p.name, p.version, p.checksum): p for p in lock.packages_for(options.arch)}
     descriptor = ApkLayerDescriptor(
         architecture=options.arch,
         blob=blob,
         mtime=root.mtime,
         packages=tuple(
-            LayerPackage(p.name, p.version, p.arch, p.checksum)
+            LayerPackage(
+                p.name,
+                p.version,
+                p.arch,
+                p.checksum,
+                locked[(p.name, p.version, p.checksum)].sha256,
+                locked[(p.name, p.version, p.checksum)].url,
+            )
             for p in sorted(root.installed, key=lambda p: p.name)
         ),
     )

@@ -6,10 +6,16 @@
   image.docker.tar          a docker-archive (`docker load -i`); one `image-<arch>.docker.tar` per
                             platform when there are several
   image.json                metadata: digests, platforms, sizes
+  sbom/<arch>.spdx.json     SPDX 2.3 JSON SBOM of each platform image (ocibuild.sbom.build)
+  sbom/index.spdx.json      and of the index, when there are several platforms
+
+The SBOMs are outside the layout: the image digests are the same with or without them.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +27,11 @@ from ocibuild.contract import (
     IMAGE_LAYOUT,
     IMAGE_METADATA,
     OCI_ARCHIVE,
+    SBOM_DIR,
     ImageMetadata,
     PlatformImageMetadata,
     docker_archive_name,
+    sbom_name,
 )
 from ocibuild.errors import OciBuildError
 from ocibuild.oci.archives import DockerImage, write_docker_archive, write_oci_archive
@@ -42,6 +50,15 @@ from ocibuild.oci.layers import LayerFacts, LayerInput
 from ocibuild.oci.layout import LayoutImage, LayoutWriter, OciLayout, layout_index, load_layout
 from ocibuild.oci.output_dir import staged_output_dir
 from ocibuild.oci.platforms import Platform, alpine_arch_for_platform, platform_for_alpine_arch
+from ocibuild.sbom.build import (
+    LockedApk,
+    PlatformSbomInput,
+    SbomFiles,
+    base_sbom_packages,
+    write_image_sboms,
+)
+from ocibuild.sbom.facts import BaseImageFacts
+from ocibuild.sbom.layer_scan import LayerSource
 
 __all__ = ["ImageRequest", "PlatformImage", "ImageResult", "build_image"]
 
@@ -63,6 +80,7 @@ class ImageRequest:
     architectures: Optional[Tuple[str, ...]] = None  # Alpine names; None: from the layers, else the base
     annotations: Tuple[Tuple[str, str], ...] = ()
     created: Optional[int] = None  # SOURCE_DATE_EPOCH; None means 1970-01-01T00:00:00Z
+    locked: Tuple[LockedApk, ...] = ()  # the layers' lock facts (layer.json `packages`), for the SBOMs
 
     @property
     def reference(self) -> str:
@@ -78,6 +96,7 @@ class PlatformImage:
     size: int  # manifest + config + compressed layers
     uncompressed_size: int  # layers' tars
     docker_archive: str
+    sbom: Optional[str] = None  # in the output folder
 
 
 @dataclass(frozen=True)
@@ -193,6 +212,44 @@ def _assemble_platform(
     return manifest_descriptor, config_descriptor, config_bytes, stack
 
 
+def _sbom_input(
+    target: _Target,
+    manifest: Descriptor,
+    config: Descriptor,
+    config_bytes: bytes,
+    stack: Sequence[Tuple[Path, LayerFacts]],
+    base_image: Optional[LayoutImage],
+    base_name: Optional[str],
+) -> PlatformSbomInput:
+    history = json.loads(config_bytes).get("history") or []
+    created_by = [str(h.get("created_by", "")) for h in history if not h.get("empty_layer")]
+    from_base = len(base_image.layers) if base_image is not None else 0
+    layers = tuple(
+        LayerSource(
+            blob=path,
+            digest=facts.descriptor.digest,
+            diff_id=facts.diff_id,
+            created_by=created_by[i] if i < len(created_by) else "",
+            from_base=i < from_base,
+        )
+        for i, (path, facts) in enumerate(stack)
+    )
+    base = None
+    if base_image is not None:
+        base = BaseImageFacts(base_name or "NOASSERTION", base_image.manifest_descriptor.digest)
+    return PlatformSbomInput(
+        target.architecture, str(target.platform), manifest.digest, config.digest, layers, base
+    )
+
+
+def _base_locked(request: ImageRequest, targets: Sequence[_Target]) -> Tuple[LockedApk, ...]:
+    """The base's package lock facts, from the SBOMs its build wrote beside its layout."""
+    if request.base is None:
+        return ()
+    folder = Path(request.base).parent / SBOM_DIR
+    return tuple(p for t in targets for p in base_sbom_packages(folder / sbom_name(t.architecture)))
+
+
 def build_image(request: ImageRequest, output_dir: Path) -> ImageResult:
     """Write the image for `request` into `output_dir` (replacing what was there, all or nothing)."""
     _check_names(request)
@@ -208,12 +265,16 @@ def build_image(request: ImageRequest, output_dir: Path) -> ImageResult:
         writer = LayoutWriter(staging / IMAGE_LAYOUT)
         images: List[PlatformImage] = []
         docker_images: List[Tuple[str, DockerImage]] = []
+        sbom_inputs: List[PlatformSbomInput] = []
         for target in targets:
             base_image = base.image_for(target.platform) if base is not None else None
             manifest, config, config_bytes, stack = _assemble_platform(
                 writer, request, target, base_image, base, per_target[target.architecture], annotations
             )
             archive = docker_archive_name(target.architecture, multi)
+            sbom_inputs.append(
+                _sbom_input(target, manifest, config, config_bytes, stack, base_image, request.base_name)
+            )
             images.append(
                 PlatformImage(
                     target.architecture,
@@ -250,8 +311,18 @@ def build_image(request: ImageRequest, output_dir: Path) -> ImageResult:
         )
         for archive, docker_image in docker_images:
             write_docker_archive(docker_image, staging / archive)
+        sboms = write_image_sboms(
+            staging,
+            request.repository,
+            request.tag,
+            request.created or 0,
+            sbom_inputs,
+            request.locked + _base_locked(request, targets),
+            index_digest=top.digest if multi else None,
+        )
+        images = [dataclasses.replace(i, sbom=sboms.platforms[i.architecture]) for i in images]
         uncompressed_sizes = {f.diff_id: f.uncompressed_size for _, d in docker_images for _, f in d.layers}
-        metadata = _metadata(request, top, images, writer.root, uncompressed_sizes)
+        metadata = _metadata(request, top, images, writer.root, uncompressed_sizes, sboms)
         write_bytes_atomically(str(staging / IMAGE_METADATA), canonical_json(encode(metadata)) + b"\n")
     return ImageResult(top, tuple(images), metadata)
 
@@ -262,6 +333,7 @@ def _metadata(
     images: Sequence[PlatformImage],
     layout: Path,
     uncompressed_sizes: Dict[str, int],  # diff_id -> tar size, each distinct layer once
+    sboms: SbomFiles,
 ) -> ImageMetadata:
     blobs = sorted((layout / "blobs" / "sha256").iterdir())
     return ImageMetadata(
@@ -285,8 +357,10 @@ def _metadata(
                     size=i.size,
                     uncompressed_size=i.uncompressed_size,
                     docker_archive=i.docker_archive,
+                    sbom=i.sbom,
                 ),
             )
             for i in images
         ),
+        sbom=sboms.index,
     )

@@ -13,6 +13,7 @@ from ocibuild.contract import ImageConfig, OciImageRequest, read_request_file
 from ocibuild.oci.config import ConfigOptions
 from ocibuild.oci.image import ImageRequest
 from ocibuild.oci.layers import load_layer_input
+from ocibuild.sbom.build import descriptor_packages
 
 __all__ = [
     "load_request",
@@ -42,6 +43,7 @@ def image_request(request: OciImageRequest, root: Path) -> ImageRequest:
         architectures=request.architectures,
         annotations=request.annotations,
         created=request.created,
+        locked=tuple(p for layer in request.layers for p in descriptor_packages(root / layer.descriptor)),
     )
 
 

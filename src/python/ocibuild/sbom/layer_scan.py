@@ -13,10 +13,9 @@ import shlex
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Protocol, Sequence, Tuple
 
 from ocibuild.apk.index import IndexEntry, parse_apkindex
-from ocibuild.apk.lockfile import LockedPackage
 from ocibuild.apk.version import parse_dependency
 from ocibuild.errors import OciBuildError
 from ocibuild.sbom.facts import APK, FILES, ApkPackageFacts, FileFacts, LayerFacts, OsRelease
@@ -24,6 +23,31 @@ from ocibuild.sbom.facts import APK, FILES, ApkPackageFacts, FileFacts, LayerFac
 INSTALLED_DB = "lib/apk/db/installed"
 OS_RELEASE_PATHS = ("etc/os-release", "usr/lib/os-release")  # os-release(5): the first that exists
 _CHUNK = 1 << 20
+
+
+class LockFacts(Protocol):
+    """What an SBOM takes from the lock for one .apk: an ocibuild.apk.lockfile.LockedPackage, or the
+    `packages` apk-layer records in layer.json (ocibuild.sbom.build.LockedApk)."""
+
+    @property
+    def name(self) -> str:
+        ...
+
+    @property
+    def version(self) -> str:
+        ...
+
+    @property
+    def checksum(self) -> str:
+        ...
+
+    @property
+    def sha256(self) -> Optional[str]:
+        ...
+
+    @property
+    def url(self) -> Optional[str]:
+        ...
 
 
 @dataclass(frozen=True)
@@ -132,7 +156,7 @@ def _dependency_names(entry: IndexEntry, providers: Mapping[str, str]) -> Tuple[
 
 def apk_packages(
     installed_db: bytes,
-    locked: Sequence[LockedPackage],
+    locked: Sequence[LockFacts],
     origin: str,
     other_providers: Optional[Mapping[str, str]] = None,
 ) -> Tuple[ApkPackageFacts, ...]:
@@ -202,7 +226,7 @@ class LayerSource:
 
 
 def image_layers(
-    layers: Sequence[LayerSource], locked: Sequence[LockedPackage] = ()
+    layers: Sequence[LayerSource], locked: Sequence[LockFacts] = ()
 ) -> Tuple[Tuple[LayerFacts, ...], Optional[OsRelease]]:
     """Facts of the image's layers, bottom first: a layer with an apk database is an APK layer (its
     packages completed from `locked`, dependencies resolved in it and the layers below), any other a
