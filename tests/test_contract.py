@@ -18,6 +18,7 @@ from ocibuild.common.validate import field_names
 from ocibuild.contract import (
     REQUESTS,
     RESULTS,
+    ApkFetchRequest,
     ApkLayerRequest,
     ApkLockRequest,
     FilesLayerRequest,
@@ -45,6 +46,9 @@ SAMPLES: List[Record] = [
         spec="img/apko.yaml", output="img/apko.lock.json", mirrors=(("https://a/", ("file:///m/",)),)
     ),
     ApkLayerRequest(lockfile="l.json", arch="x86_64", packages_dir="apks/x86_64", packages=("busybox",)),
+    ApkFetchRequest(
+        url="https://a/x-1.apk", sha256="0" * 64, size=5, output="x-1.apk", candidates=("file:///m/x-1.apk",)
+    ),
     FilesLayerRequest(destination="/usr/bin", files=("files/hello",), mode="0755", source_date_epoch=5),
     OciImageRequest(
         repository="images/app",

@@ -7,12 +7,15 @@ waits until it answers, and on exit stops exactly that process (and cleans mount
 from __future__ import annotations
 
 import contextlib
+import functools
+import http.server
 import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -204,6 +207,35 @@ except grpc.RpcError as e:
     if e.code() != grpc.StatusCode.NOT_FOUND:
         raise
 """
+
+
+@dataclass(frozen=True)
+class FileServer:
+    url: str  # "http://127.0.0.1:<port>/", the served folder's root
+    requests: List[str]  # the paths asked for, in order
+
+
+@contextlib.contextmanager
+def file_server(root: Path, port: Optional[int] = None) -> Iterator[FileServer]:
+    """A plain HTTP server over `root` (an APK mirror, say) in this process; after the block nothing
+    listens at its URL any more (connection refused), as for a mirror that went away."""
+    requests: List[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            requests.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", port or free_port()), functools.partial(Handler, directory=str(root))
+    )
+    thread = threading.Thread(target=server.serve_forever, name="file-server", daemon=True)
+    thread.start()
+    try:
+        yield FileServer(f"http://127.0.0.1:{server.server_port}/", requests)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ __all__ = ["COMMANDS", "main"]
 COMMANDS = {
     "apk-lock": "apk_lock",
     "apk-layer": "apk_layer",
+    "fetch-apk": "fetch_apk",
     "oci-image": "oci_image",
     "files-layer": "files_layer",
     "oci-verify": "verify",

@@ -40,6 +40,7 @@ __all__ = [
     "Request",
     "ApkLockRequest",
     "ApkLayerRequest",
+    "ApkFetchRequest",
     "FilesLayerRequest",
     "ImageLayer",
     "ImageConfig",
@@ -200,6 +201,32 @@ class ApkLayerRequest(Request):
 
 
 @dataclass(frozen=True)
+class ApkFetchRequest(Request):
+    """fetch-apk: one locked package, verified against its pin, written to `output`
+    (docs/remote-cache.md). Every field is part of the Process's cache key: the plugin puts in it only
+    strings that are the same on every machine sharing a cache."""
+
+    command: ClassVar[str] = "fetch-apk"
+
+    url: str  # the lock's URL of the package (its identity; messages name it)
+    sha256: str  # hex sha256 of the whole .apk, from the lock
+    size: int  # bytes of the .apk, from the lock
+    output: str  # where the verified .apk goes
+    candidates: Tuple[str, ...] = ()  # where to fetch it from, in order; empty: `url` itself
+    timeout: float = 30.0  # seconds per HTTP request
+    retries: int = 3  # attempts per URL on connection errors and 5xx
+
+    def invalid_reason(self) -> Optional[str]:
+        if len(self.sha256) != 64 or any(c not in "0123456789abcdef" for c in self.sha256):
+            return f"`sha256` must be 64 lowercase hex digits, got {self.sha256!r}"
+        if self.retries < 1:
+            return f"`retries` must be at least 1, got {self.retries}"
+        if self.timeout <= 0:
+            return f"`timeout` must be positive, got {self.timeout}"
+        return _non_negative("size", self.size)
+
+
+@dataclass(frozen=True)
 class FilesLayerRequest(Request):
     """files-layer: a layer of files placed under one directory (docs/apk-layer.md, "File layers")."""
 
@@ -321,6 +348,7 @@ class ImageMetadata(Record):
 _REQUEST_CLASSES: Tuple[Type[Request], ...] = (
     ApkLockRequest,
     ApkLayerRequest,
+    ApkFetchRequest,
     FilesLayerRequest,
     OciImageRequest,
 )
