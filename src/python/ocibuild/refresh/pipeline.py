@@ -108,11 +108,16 @@ def build(repo: Path, pants_args: Sequence[str], targets: Sequence[str]) -> List
 
 def _checkout_copy(repo: Path, dest: Path) -> None:
     """The repository's files as git sees them (committed or not: the fresh locks), nothing else."""
-    listed = subprocess.run(
+    result = subprocess.run(
         ["git", "-C", str(repo), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        check=True,
         capture_output=True,
-    ).stdout.decode()
+    )
+    if result.returncode != 0:
+        raise OciBuildError(
+            f"--reproduce copies the files git lists, but {repo} is not a git work tree "
+            f"({result.stderr.decode(errors='replace').strip()})"
+        )
+    listed = result.stdout.decode()
     for rel in sorted(p for p in listed.split("\0") if p):
         source = repo / rel
         if source.is_file():
