@@ -153,3 +153,16 @@ def test_not_a_ca_package_fails_naming_it() -> None:
     apk = build_apk("ca-certificates-bundle", "1-r0", files=[reg_file("etc/other", b"x")])
     with pytest.raises(OciBuildError, match=r"^pkg.apk: has no etc/ssl/certs/ca-certificates.crt"):
         ca_roots(apk, "pkg.apk")
+
+
+def test_old_package_gone_from_the_mirrors_is_said_not_compared() -> None:
+    new_tz = mirror_file(NEW_DIR, "tzdata-2023d-r0.apk")
+    old = lock(locked("tzdata", "2021a-r0"), locked("ca-certificates-bundle", "20191127-r5"))
+    new = lock(locked("tzdata", "2023d-r0"), locked("ca-certificates-bundle", "20230506-r0"))
+    log = compute_changelog("static", old, new, lambda p: new_tz if p.version == "2023d-r0" else None)
+    assert log.tz is not None and not log.tz.compared and log.tz.new_release == "2023d"
+    text = render_text([log])
+    assert "tzdata release 2021a → 2023d" in text
+    assert "zones not compared: the old package is on no configured mirror any more" in text
+    assert "CA roots (ca-certificates-bundle 20191127-r5 → 20230506-r0): not compared" in text
+    assert "- roots not compared:" in render_markdown([log])

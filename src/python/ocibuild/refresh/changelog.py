@@ -28,8 +28,9 @@ __all__ = [
 CA_PACKAGE = "ca-certificates-bundle"
 TZ_PACKAGE = "tzdata"
 
-# The bytes of a locked package (the pipeline fetches them by the lock's URL, sha256 and size).
-PackageBytes = Callable[[LockedPackage], bytes]
+# The bytes of a locked package (the pipeline fetches them by the lock's URL, sha256 and size), or
+# None when no mirror has them any more (an old build Alpine dropped): its contents are not compared.
+PackageBytes = Callable[[LockedPackage], Optional[bytes]]
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class CaChange:
     new_version: str
     added: Tuple[CaRoot, ...]
     removed: Tuple[CaRoot, ...]
+    compared: bool = True  # False: the old package is gone from every mirror
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class TzChange:
     new_release: str
     added: Tuple[str, ...]
     removed: Tuple[str, ...]
+    compared: bool = True  # False: the old package is gone from every mirror
 
 
 @dataclass(frozen=True)
@@ -134,14 +137,26 @@ def compute_changelog(
     pair = _pair(old, new, CA_PACKAGE)
     if pair:
         a, b = pair
-        added, removed = set_changes(ca_roots(package_bytes(a), a.url), ca_roots(package_bytes(b), b.url))
-        ca = CaChange(a.version, b.version, added, removed)
+        before, after = package_bytes(a), package_bytes(b)
+        if before is None or after is None:
+            ca = CaChange(a.version, b.version, (), (), compared=False)
+        else:
+            added, removed = set_changes(ca_roots(before, a.url), ca_roots(after, b.url))
+            ca = CaChange(a.version, b.version, added, removed)
     pair = _pair(old, new, TZ_PACKAGE)
     if pair:
         a, b = pair
-        added, removed = set_changes(tz_zones(package_bytes(a), a.url), tz_zones(package_bytes(b), b.url))
-        tz = TzChange(tz_release(a.version), tz_release(b.version), added, removed)
+        before, after = package_bytes(a), package_bytes(b)
+        release = (tz_release(a.version), tz_release(b.version))
+        if before is None or after is None:
+            tz = TzChange(*release, (), (), compared=False)
+        else:
+            added, removed = set_changes(tz_zones(before, a.url), tz_zones(after, b.url))
+            tz = TzChange(*release, added, removed)
     return Changelog(resolve, tuple(sorted(new.archs)), _package_changes(old, new), ca, tz)
+
+
+_GONE = "the old package is on no configured mirror any more"
 
 
 def _ca_lines(ca: CaChange) -> List[Tuple[str, str]]:
@@ -160,12 +175,18 @@ def render_text(changelogs: Sequence[Changelog]) -> str:
         lines += [f"  {change.describe(log.architectures)}" for change in log.packages]
         if log.tz:
             lines.append(f"  tzdata release {log.tz.old_release} → {log.tz.new_release}")
+            if not log.tz.compared:
+                lines.append(f"    zones not compared: {_GONE}")
             lines += [f"    zone added: {zone}" for zone in log.tz.added]
             lines += [f"    zone removed: {zone}" for zone in log.tz.removed]
         if log.ca:
             lines.append(
                 f"  CA roots ({CA_PACKAGE} {log.ca.old_version} → {log.ca.new_version}): "
-                f"{len(log.ca.added)} added, {len(log.ca.removed)} removed"
+                + (
+                    f"not compared: {_GONE}"
+                    if not log.ca.compared
+                    else f"{len(log.ca.added)} added, {len(log.ca.removed)} removed"
+                )
             )
             lines += [
                 f"    {'added' if sign == '+' else 'removed'}: {text}" for sign, text in _ca_lines(log.ca)
@@ -196,7 +217,9 @@ def render_markdown(changelogs: Sequence[Changelog]) -> str:
             out.append("")
             out += [f"- zone added: `{zone}`" for zone in log.tz.added]
             out += [f"- zone removed: `{zone}`" for zone in log.tz.removed]
-            if not (log.tz.added or log.tz.removed):
+            if not log.tz.compared:
+                out.append(f"- zones not compared: {_GONE}")
+            elif not (log.tz.added or log.tz.removed):
                 out.append("- no zone added or removed")
             out.append("")
         if log.ca:
@@ -206,7 +229,9 @@ def render_markdown(changelogs: Sequence[Changelog]) -> str:
                 f"- {'added' if sign == '+' else 'removed'}: {_md_escape(text)}"
                 for sign, text in _ca_lines(log.ca)
             ]
-            if not (log.ca.added or log.ca.removed):
+            if not log.ca.compared:
+                out.append(f"- roots not compared: {_GONE}")
+            elif not (log.ca.added or log.ca.removed):
                 out.append("- no root added or removed")
             out.append("")
     return "\n".join(out).rstrip("\n") + "\n"
