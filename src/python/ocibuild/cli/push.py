@@ -2,7 +2,8 @@
 
 Every `--repository` (several registries, or several repositories of one) gets the blobs, the
 per-platform manifests and the index; then, with `--sign-key`, every manifest digest is signed in
-every repository; tags are moved last. Progress goes to stderr; stdout gets one
+every repository, and with `--attach-sbom DIR` too (oci-image's `sbom/` folder) each platform
+manifest gets its SBOM as a signed SPDX attestation (docs/sbom.md); tags are moved last. Progress goes to stderr; stdout gets one
 `pushed REGISTRY/REPOSITORY:TAG@sha256:...` line per reference (`REGISTRY/REPOSITORY@sha256:...`
 without tags). Credentials: see ocibuild/registry/credentials.py (OCI_REGISTRY_USERNAME/PASSWORD,
 per-registry variables, Docker's config.json and credential helpers).
@@ -14,22 +15,28 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from ocibuild.errors import OciBuildError
+from ocibuild.oci.descriptors import DOCKER_MANIFEST, MANIFEST
 from ocibuild.registry.client import DEFAULT_CHUNK_THRESHOLD, RegistryClient
 from ocibuild.registry.credentials import default_credentials
-from ocibuild.registry.push import PushTarget, SignHook, describe, push_layout, read_layout
+from ocibuild.registry.push import LayoutContent, PushTarget, SignHook, describe, push_layout, read_layout
 from ocibuild.registry.reference import split_repository
+
+_MANIFEST_TYPES = (MANIFEST, DOCKER_MANIFEST)
 
 
 def _progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _signer(key_path: Path, password_env: Optional[str], signature_format: str) -> SignHook:
+def _signer(
+    key_path: Path, password_env: Optional[str], signature_format: str, sbom_dir: Optional[Path]
+) -> SignHook:
     # Imported only when signing: a plain push needs none of the signing code.
     from ocibuild.sign.attach import sign_image
+    from ocibuild.sign.attest import attach_sbom, sboms_by_manifest
     from ocibuild.sign.keys import load_signing_key
 
     # An unset variable means no password: unencrypted keys need none, and for an encrypted one
@@ -43,10 +50,36 @@ def _signer(key_path: Path, password_env: Optional[str], signature_format: str) 
             raise OciBuildError(f"{e} ({password_env} is not set)") from None
         raise
 
+    sboms: Dict[str, bytes] = sboms_by_manifest(sbom_dir) if sbom_dir is not None else {}
+
     def sign(client: RegistryClient, repository: str, digest: str, docker_reference: str) -> str:
-        return sign_image(client, repository, digest, docker_reference, key, signature_format)
+        line = sign_image(client, repository, digest, docker_reference, key, signature_format)
+        if digest in sboms:
+            line += "; " + attach_sbom(
+                client, repository, digest, docker_reference, key, sboms[digest], signature_format
+            )
+        return line
 
     return sign
+
+
+def _platform_manifests(content: LayoutContent) -> List[str]:
+    """The layout's image manifests: what gets an SBOM each (an index's SBOM is not attested)."""
+    return [m.descriptor.digest for m in content.manifests if m.descriptor.media_type in _MANIFEST_TYPES]
+
+
+def _check_sboms_cover(sbom_dir: Path, manifests: List[str]) -> None:
+    """Every platform manifest has its SBOM, and no SBOM is of another image (a stale folder)."""
+    from ocibuild.sign.attest import sboms_by_manifest
+
+    described = set(sboms_by_manifest(sbom_dir))
+    missing = [m for m in manifests if m not in described]
+    stray = sorted(described - set(manifests))
+    if missing or stray:
+        raise OciBuildError(
+            f"{sbom_dir}: the SBOMs do not match the layout (no SBOM for {', '.join(missing) or 'none'}; "
+            f"SBOMs of other images: {', '.join(stray) or 'none'}); build the image again"
+        )
 
 
 def main(argv: List[str]) -> int:
@@ -88,6 +121,13 @@ def main(argv: List[str]) -> int:
         help="environment variable holding the key's password",
     )
     parser.add_argument("--signature-format", choices=("simple", "bundle"), default="simple")
+    parser.add_argument(
+        "--attach-sbom",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="with --sign-key: attest each platform manifest's SBOM from DIR (oci-image's sbom/ folder)",
+    )
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per request before retrying")
     parser.add_argument("--max-attempts", type=int, default=5, help="attempts per request before giving up")
     parser.add_argument(
@@ -99,7 +139,11 @@ def main(argv: List[str]) -> int:
     )
     args = parser.parse_args(argv)
 
+    if args.attach_sbom is not None and args.sign_key is None:
+        raise OciBuildError("--attach-sbom needs --sign-key: an attestation is signed")
     content = read_layout(args.layout, args.layout_tag)
+    if args.attach_sbom is not None:
+        _check_sboms_cover(args.attach_sbom, _platform_manifests(content))
     _progress(describe(content))
     credentials = default_credentials()
     clients = {}
@@ -118,7 +162,7 @@ def main(argv: List[str]) -> int:
             )
         targets.append(PushTarget(clients[registry], repository))
     sign = (
-        _signer(args.sign_key, args.sign_key_password_env, args.signature_format)
+        _signer(args.sign_key, args.sign_key_password_env, args.signature_format, args.attach_sbom)
         if args.sign_key is not None
         else None
     )

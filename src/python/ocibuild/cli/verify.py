@@ -5,10 +5,13 @@
     --key cosign.pub                         the ECDSA P-256 public key (PEM)
     --signature-format simple|bundle         cosign's .sig tag (default) or a Sigstore bundle referrer
     --recursive                              for an index, check each platform manifest too
+    --attestations                           also check each image manifest's SPDX SBOM attestation
+    --sbom-dir DIR                           ... and that it attests the SBOM in DIR (oci-image's sbom/)
     --insecure-registry HOST                 plain http for HOST (repeatable; loopback registries)
 
-Checks what `cosign verify --key cosign.pub --insecure-ignore-tlog` checks and prints
-`verified REG/REPO@sha256:... (N signatures)` per manifest; exit 1 with one line when a check fails.
+Checks what `cosign verify --key cosign.pub --insecure-ignore-tlog` checks (with --attestations,
+`cosign verify-attestation --type spdxjson` too) and prints `verified REG/REPO@sha256:... (N
+signatures)` per manifest (`, N SBOM attestations`); exit 1 with one line when a check fails.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional
 
 from ocibuild.errors import OciBuildError
 from ocibuild.registry.client import (
@@ -29,7 +32,7 @@ from ocibuild.registry.client import (
 from ocibuild.registry.credentials import default_credentials
 from ocibuild.registry.reference import Reference, parse_reference
 from ocibuild.sign.keys import load_public_key
-from ocibuild.sign.verify import verify_image
+from ocibuild.sign.verify import verify_attestations, verify_image
 from ocibuild.strictload import load_json
 
 _INDEX_TYPES = (OCI_INDEX, DOCKER_MANIFEST_LIST)
@@ -88,8 +91,16 @@ def _children(client: RegistryClient, ref: Reference) -> List[str]:
     ]
 
 
-def _plural(n: int) -> str:
-    return f"{n} signature" + ("" if n == 1 else "s")
+def _plural(n: int, what: str = "signature") -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
+def _expected_sboms(sbom_dir: Optional[Path]) -> Dict[str, bytes]:
+    if sbom_dir is None:
+        return {}
+    from ocibuild.sign.attest import sboms_by_manifest
+
+    return sboms_by_manifest(sbom_dir)
 
 
 def main(argv: List[str]) -> int:
@@ -101,9 +112,18 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--signature-format", choices=("simple", "bundle"), default="simple")
     parser.add_argument("--recursive", action="store_true", help="also check each manifest of an index")
     parser.add_argument(
+        "--attestations", action="store_true", help="also check each image manifest's SBOM attestation"
+    )
+    parser.add_argument(
+        "--sbom-dir", type=Path, default=None, help="with --attestations: the SBOMs they must attest"
+    )
+    parser.add_argument(
         "--insecure-registry", action="append", default=[], metavar="HOST", help="use plain http for HOST"
     )
     args = parser.parse_args(argv)
+    if args.sbom_dir is not None and not args.attestations:
+        raise OciBuildError("--sbom-dir goes with --attestations")
+    expected = _expected_sboms(args.sbom_dir)
 
     key = load_public_key(args.key)
     target = _target(args)
@@ -111,12 +131,23 @@ def main(argv: List[str]) -> int:
         target.registry, insecure=target.registry in args.insecure_registry, credentials=default_credentials()
     )
     assert target.digest
-    digests: List[Tuple[str, Optional[str]]] = [(target.digest, None)]
-    if args.recursive:
-        digests += [(child, target.digest) for child in _children(client, target)]
-    for digest, _parent in digests:
-        lines = verify_image(
-            client, target.repository, digest, key, args.signature_format, docker_reference=target.name
-        )
-        print(f"verified {target.name}@{digest} ({_plural(len(lines))})")
+    children = _children(client, target) if args.recursive or args.attestations else []
+    digests: List[str] = [target.digest] + (children if args.recursive else [])
+    # Attestations are per image manifest (as cosign attests them): an index's platform manifests.
+    attested = set(children or [target.digest]) if args.attestations else set()
+    for digest in digests + sorted(attested - set(digests)):
+        counts = []
+        if digest in digests:
+            lines = verify_image(
+                client, target.repository, digest, key, args.signature_format, docker_reference=target.name
+            )
+            counts.append(_plural(len(lines)))
+        if digest in attested:
+            if expected and digest not in expected:
+                raise OciBuildError(f"{args.sbom_dir}: no SBOM of {digest}; build the image again")
+            lines = verify_attestations(
+                client, target.repository, digest, key, args.signature_format, expected.get(digest)
+            )
+            counts.append(_plural(len(lines), "SBOM attestation"))
+        print(f"verified {target.name}@{digest} ({', '.join(counts)})")
     return 0

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from ocibuild.common.digests import sha256_digest
 from ocibuild.errors import OciBuildError
-from ocibuild.registry.client import DOCKER_MANIFEST, OCI_MANIFEST, RegistryClient
+from ocibuild.registry.client import DOCKER_MANIFEST, OCI_MANIFEST, Manifest, RegistryClient
 from ocibuild.sign.bundle import (
     BUNDLE_MEDIA_TYPE,
+    COSIGN_SIGN_PREDICATE_TYPE,
     EMPTY_BLOB,
     OCI_INDEX,
+    SignedBundle,
     parse_bundle,
     referrer_manifest,
     referrers_tag,
@@ -33,7 +35,7 @@ from ocibuild.sign.keys import SigningKey
 from ocibuild.sign.referrers import list_referrers
 from ocibuild.sign.simplesigning import check_image_digest, simple_signing_payload
 
-__all__ = ["sign_image", "SIGNATURE_FORMATS"]
+__all__ = ["sign_image", "push_bundle_referrer", "SIGNATURE_FORMATS"]
 
 SIGNATURE_FORMATS = ("simple", "bundle")
 
@@ -99,9 +101,24 @@ def _sign_bundle(
         )
     if _signed_by_us_already(client, repository, image_digest, key):
         return f"already signed {docker_reference}@{image_digest} (a Sigstore bundle referrer)"
-    bundle = sign_bundle(key, image_digest)
+    where = push_bundle_referrer(client, repository, image, sign_bundle(key, image_digest))
+    return f"signed {docker_reference}@{image_digest} -> {where}"
+
+
+def push_bundle_referrer(
+    client: RegistryClient,
+    repository: str,
+    image: Manifest,
+    bundle: SignedBundle,
+    predicate_type: str = COSIGN_SIGN_PREDICATE_TYPE,
+) -> str:
+    """Push `bundle` as an OCI 1.1 referrer of `image` (listed under the referrers tag when the registry
+    has no referrers API); where it went, for the log line."""
+    image_digest = image.digest
     manifest = referrer_manifest(
-        bundle, {"mediaType": image.media_type, "size": len(image.data), "digest": image.digest}
+        bundle,
+        {"mediaType": image.media_type, "size": len(image.data), "digest": image.digest},
+        predicate_type,
     )
     client.upload_blob(repository, sha256_digest(EMPTY_BLOB), len(EMPTY_BLOB), EMPTY_BLOB)
     client.upload_blob(repository, bundle.digest, len(bundle.data), bundle.data)
@@ -124,7 +141,7 @@ def _sign_bundle(
         if index is not None:
             client.put_manifest(repository, tag, index, OCI_INDEX)
         where += f" (listed under :{tag})"
-    return f"signed {docker_reference}@{image_digest} -> {where}"
+    return where
 
 
 def sign_image(

@@ -31,14 +31,18 @@ __all__ = [
     "BUNDLE_MEDIA_TYPE",
     "COSIGN_SIGN_PREDICATE_TYPE",
     "IN_TOTO_PAYLOAD_TYPE",
+    "IN_TOTO_STATEMENT_V1",
     "SignedBundle",
     "Statement",
     "sign_bundle",
+    "sign_statement_bundle",
+    "dsse_envelope",
     "pae",
     "referrer_manifest",
     "referrers_tag",
     "updated_referrers_index",
     "parse_bundle",
+    "open_dsse_envelope",
 ]
 
 BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
@@ -48,10 +52,7 @@ IN_TOTO_STATEMENT_V1 = "https://in-toto.io/Statement/v1"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_EMPTY = "application/vnd.oci.empty.v1+json"
 EMPTY_BLOB = b"{}"
-_REFERRER_ANNOTATIONS = {
-    "dev.sigstore.bundle.content": "dsse-envelope",
-    "dev.sigstore.bundle.predicateType": COSIGN_SIGN_PREDICATE_TYPE,
-}
+BUNDLE_PREDICATE_TYPE_ANNOTATION = "dev.sigstore.bundle.predicateType"
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -82,23 +83,38 @@ class SignedBundle:
         return sha256_digest(self.data)
 
 
-def sign_bundle(key: SigningKey, image_digest: str) -> SignedBundle:
-    statement = statement_for(image_digest)
+def dsse_envelope(key: SigningKey, statement: bytes) -> Dict[str, Any]:
+    """A DSSE envelope of an in-toto statement, signed over the PAE, in the field order of the Go
+    structs cosign marshals (protobuf-specs' Envelope: payload, payloadType, signatures; an empty
+    keyid is left out)."""
     signature = key.sign(pae(IN_TOTO_PAYLOAD_TYPE, statement))
+    return {
+        "payload": go_bytes(statement),
+        "payloadType": IN_TOTO_PAYLOAD_TYPE,
+        "signatures": [{"sig": go_bytes(signature)}],
+    }
+
+
+def sign_statement_bundle(key: SigningKey, statement: bytes) -> SignedBundle:
+    """A Sigstore bundle carrying `statement` in a DSSE envelope signed by `key`."""
     bundle = {
         "mediaType": BUNDLE_MEDIA_TYPE,
         "verificationMaterial": {"publicKey": {"hint": key.public_key.hint()}},
-        "dsseEnvelope": {
-            "payload": go_bytes(statement),
-            "payloadType": IN_TOTO_PAYLOAD_TYPE,
-            "signatures": [{"sig": go_bytes(signature)}],
-        },
+        "dsseEnvelope": dsse_envelope(key, statement),
     }
     return SignedBundle(marshal(bundle))
 
 
-def referrer_manifest(bundle: SignedBundle, subject: Mapping[str, Any]) -> bytes:
-    """cosign's WriteReferrer manifest for a bundle; `subject` is the image's descriptor (mediaType, size, digest)."""
+def sign_bundle(key: SigningKey, image_digest: str) -> SignedBundle:
+    """cosign 3's signature of an image: its sign statement in a bundle."""
+    return sign_statement_bundle(key, statement_for(image_digest))
+
+
+def referrer_manifest(
+    bundle: SignedBundle, subject: Mapping[str, Any], predicate_type: str = COSIGN_SIGN_PREDICATE_TYPE
+) -> bytes:
+    """cosign's WriteReferrer manifest for a bundle; `subject` is the image's descriptor (mediaType, size, digest).
+    `predicate_type` is the statement's: cosign's sign predicate, or an attestation's (an SBOM's)."""
     manifest = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
@@ -109,7 +125,9 @@ def referrer_manifest(bundle: SignedBundle, subject: Mapping[str, Any]) -> bytes
             "artifactType": BUNDLE_MEDIA_TYPE,  # sic: cosign sets it on the config descriptor too
         },
         "layers": [{"mediaType": BUNDLE_MEDIA_TYPE, "size": len(bundle.data), "digest": bundle.digest}],
-        "annotations": go_map(_REFERRER_ANNOTATIONS),
+        "annotations": go_map(
+            {"dev.sigstore.bundle.content": "dsse-envelope", BUNDLE_PREDICATE_TYPE_ANNOTATION: predicate_type}
+        ),
         "subject": {"mediaType": subject["mediaType"], "size": subject["size"], "digest": subject["digest"]},
         "artifactType": BUNDLE_MEDIA_TYPE,
     }
@@ -170,13 +188,22 @@ def parse_bundle(data: bytes, key: PublicKey, origin: str) -> Statement:
     try:
         bundle = json.loads(data.decode("utf-8"))
         envelope = bundle["dsseEnvelope"]
-        payload = base64.b64decode(envelope["payload"], validate=True)
-        payload_type = envelope["payloadType"]
-        signatures = [base64.b64decode(s["sig"], validate=True) for s in envelope["signatures"]]
     except (UnicodeDecodeError, ValueError, KeyError, TypeError):
         raise OciBuildError(f"{origin}: not a Sigstore bundle with a DSSE envelope") from None
     if not str(bundle.get("mediaType", "")).startswith("application/vnd.dev.sigstore.bundle"):
         raise OciBuildError(f"{origin}: not a Sigstore bundle (mediaType {bundle.get('mediaType')!r})")
+    return open_dsse_envelope(envelope, key, origin)
+
+
+def open_dsse_envelope(envelope: Any, key: PublicKey, origin: str) -> Statement:
+    """The in-toto statement of a DSSE envelope (parsed JSON), once one of its signatures over the
+    PAE verifies with `key`; OciBuildError naming what is wrong otherwise."""
+    try:
+        payload = base64.b64decode(envelope["payload"], validate=True)
+        payload_type = envelope["payloadType"]
+        signatures = [base64.b64decode(s["sig"], validate=True) for s in envelope["signatures"]]
+    except (ValueError, KeyError, TypeError):
+        raise OciBuildError(f"{origin}: not a DSSE envelope (payload, payloadType, signatures)") from None
     if payload_type != IN_TOTO_PAYLOAD_TYPE:
         raise OciBuildError(
             f"{origin}: the DSSE payload type is {payload_type!r}, not {IN_TOTO_PAYLOAD_TYPE!r}"

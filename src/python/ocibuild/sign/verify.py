@@ -5,17 +5,36 @@ is a cosign simple-signing claim, its docker-manifest-digest is the image's dige
 its docker-reference names the expected repository. A bundle counts when its DSSE signature over
 the PAE verifies with the key and its in-toto statement's subject is the image digest, with cosign's
 sign predicate type. At least one must count; otherwise the error says why each one did not.
+
+`verify_attestations` checks SBOM attestations (ocibuild.sign.attest) as `cosign verify-attestation
+--key --type spdxjson` does: the DSSE signature over the PAE verifies with the key, the statement's
+subject is the image digest and its predicate type SPDX's; optionally, its predicate is the SBOM the
+build wrote (so a registry copy that differs from this checkout's SBOM fails too).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 from typing import Any, Dict, List, Optional
 
 from ocibuild.errors import OciBuildError
 from ocibuild.registry.client import DOCKER_MANIFEST, OCI_MANIFEST, RegistryClient
-from ocibuild.sign.bundle import BUNDLE_MEDIA_TYPE, COSIGN_SIGN_PREDICATE_TYPE, parse_bundle
+from ocibuild.sign.attest import (
+    DSSE_MEDIA_TYPE,
+    PREDICATE_TYPE_ANNOTATION,
+    SPDX_PREDICATE_TYPE,
+    attestation_tag,
+    open_envelope,
+)
+from ocibuild.sign.bundle import (
+    BUNDLE_MEDIA_TYPE,
+    BUNDLE_PREDICATE_TYPE_ANNOTATION,
+    COSIGN_SIGN_PREDICATE_TYPE,
+    Statement,
+    parse_bundle,
+)
 from ocibuild.sign.cosign_manifest import (
     SIGNATURE_ANNOTATION,
     SIMPLE_SIGNING_MEDIA_TYPE,
@@ -26,7 +45,7 @@ from ocibuild.sign.keys import PublicKey
 from ocibuild.sign.referrers import list_referrers
 from ocibuild.sign.simplesigning import check_image_digest, parse_simple_signing_payload
 
-__all__ = ["verify_image"]
+__all__ = ["verify_image", "verify_attestations"]
 
 
 def _short(digest: str) -> str:
@@ -167,4 +186,112 @@ def verify_image(
         return _verify_simple(client, repository, image_digest, public_key, docker_reference)
     if signature_format == "bundle":
         return _verify_bundle(client, repository, image_digest, public_key)
+    raise OciBuildError(f"unknown signature format {signature_format!r}; use simple or bundle")
+
+
+def _check_sbom_statement(
+    statement: Statement, image_digest: str, expected: Optional[bytes], where: str
+) -> None:
+    if image_digest not in statement.subject_digests:
+        raise OciBuildError(
+            f"{where}: the statement is about {', '.join(statement.subject_digests) or 'nothing'}, not this image"
+        )
+    if statement.predicate_type != SPDX_PREDICATE_TYPE:
+        raise OciBuildError(
+            f"{where}: predicate type {statement.predicate_type!r} is not {SPDX_PREDICATE_TYPE}"
+        )
+    predicate = json.loads(statement.payload.decode("utf-8")).get("predicate")
+    if not isinstance(predicate, dict) or not str(predicate.get("spdxVersion", "")).startswith("SPDX-"):
+        raise OciBuildError(f"{where}: the predicate is not an SPDX document")
+    if expected is not None and predicate != json.loads(expected.decode("utf-8")):
+        raise OciBuildError(f"{where}: the attested SBOM is not the one this build wrote")
+
+
+def _verify_attestations_simple(
+    client: RegistryClient, repository: str, image_digest: str, key: PublicKey, expected: Optional[bytes]
+) -> List[str]:
+    tag = attestation_tag(image_digest)
+    where = f"{client.registry}/{repository}@{image_digest}"
+    found = client.get_manifest(repository, tag, accept=(OCI_MANIFEST, DOCKER_MANIFEST))
+    if found is None:
+        raise OciBuildError(f"{where}: no SBOM attestation (no tag {tag}); publish with a signing key")
+    manifest = parse_signature_manifest(found.data, f"{client.registry}/{repository}:{tag}")
+    layers = [
+        d
+        for d in manifest["layers"]
+        if d.get("mediaType") == DSSE_MEDIA_TYPE
+        and (d.get("annotations") or {}).get(PREDICATE_TYPE_ANNOTATION) == SPDX_PREDICATE_TYPE
+    ]
+    verified, problems = [], []
+    for layer in layers:
+        digest = str(layer.get("digest"))
+        layer_where = f"attestation layer {_short(digest)}"
+        try:
+            statement = open_envelope(client.get_blob(repository, digest), key, layer_where)
+            _check_sbom_statement(statement, image_digest, expected, layer_where)
+            verified.append(f"SPDX attestation {_short(digest)} for {image_digest}")
+        except OciBuildError as e:
+            problems.append(str(e))
+    if not verified:
+        raise OciBuildError(_none_verified(where, key, len(layers), problems, "SPDX attestation"))
+    return verified
+
+
+def _verify_attestations_bundle(
+    client: RegistryClient, repository: str, image_digest: str, key: PublicKey, expected: Optional[bytes]
+) -> List[str]:
+    where = f"{client.registry}/{repository}@{image_digest}"
+    verified, problems, count = [], [], 0
+    for desc in sorted(list_referrers(client, repository, image_digest), key=lambda d: str(d.get("digest"))):
+        if desc.get("artifactType") != BUNDLE_MEDIA_TYPE:
+            continue
+        digest = str(desc.get("digest"))
+        referrer_where = f"bundle referrer {_short(digest)}"
+        found = client.get_manifest(repository, digest, accept=(OCI_MANIFEST,))
+        if found is None:
+            continue
+        manifest = parse_signature_manifest(found.data, referrer_where)
+        if (manifest.get("annotations") or {}).get(BUNDLE_PREDICATE_TYPE_ANNOTATION) != SPDX_PREDICATE_TYPE:
+            continue  # a signature, or another kind of attestation
+        count += 1
+        try:
+            if (manifest.get("subject") or {}).get("digest") != image_digest:
+                raise OciBuildError(f"{referrer_where}: its subject is not this image")
+            bundles = [d for d in manifest["layers"] if d.get("mediaType") == BUNDLE_MEDIA_TYPE]
+            if len(bundles) != 1:
+                raise OciBuildError(
+                    f"{referrer_where}: expected one {BUNDLE_MEDIA_TYPE} layer, found {len(bundles)}"
+                )
+            statement = parse_bundle(
+                client.get_blob(repository, str(bundles[0].get("digest"))), key, referrer_where
+            )
+            _check_sbom_statement(statement, image_digest, expected, referrer_where)
+            verified.append(f"SPDX attestation bundle {_short(digest)} for {image_digest}")
+        except OciBuildError as e:
+            problems.append(str(e))
+    if not count:
+        raise OciBuildError(
+            f"{where}: no SBOM attestation (no Sigstore bundle referrer with predicate type {SPDX_PREDICATE_TYPE}); "
+            "publish with a signing key"
+        )
+    if not verified:
+        raise OciBuildError(_none_verified(where, key, count, problems, "SPDX attestation"))
+    return verified
+
+
+def verify_attestations(
+    client: RegistryClient,
+    repository: str,
+    image_digest: str,
+    public_key: PublicKey,
+    signature_format: str = "simple",
+    expected_sbom: Optional[bytes] = None,
+) -> List[str]:
+    """One line per SPDX attestation of the manifest `image_digest` that verifies with `public_key`
+    (and, given `expected_sbom`, attests that document); OciBuildError if none does."""
+    check_image_digest(image_digest)
+    if signature_format == "simple":
+        return _verify_attestations_simple(client, repository, image_digest, public_key, expected_sbom)
+    if signature_format == "bundle":
+        return _verify_attestations_bundle(client, repository, image_digest, public_key, expected_sbom)
     raise OciBuildError(f"unknown signature format {signature_format!r}; use simple or bundle")
