@@ -105,6 +105,20 @@ def test_push_argv_carries_tags_insecure_host_and_signing() -> None:
     )
 
 
+def test_signed_publish_attests_the_sboms_and_verify_checks_them() -> None:
+    registries = OciRegistries.from_dict(REGISTRIES)
+    (push,) = plan_pushes(registries, ["@local"], "images/static", ["latest"], OWNER)
+    signing = Signing("/keys/cosign.key", "COSIGN_PASSWORD", "simple")
+    assert push_argv("out/layout", push, signing, "out/sbom")[-1] == "--attach-sbom=out/sbom"
+    # nothing to sign the attestation with: no attestation
+    assert "--attach-sbom=out/sbom" not in push_argv("out/layout", push, None, "out/sbom")
+    assert verify_argv("out/layout", push, "/keys/cosign.pub", "simple", "out/sbom")[-3:] == (
+        "--attestations",
+        "--sbom-dir=out/sbom",
+        "--insecure-registry=127.0.0.1:5000",
+    )
+
+
 def test_tags_field_is_validated_when_the_build_file_is_read() -> None:
     address = Address("images/static", target_name="static")
     assert OciImageTagsField(["latest", "v1.2_3"], address).value == ("latest", "v1.2_3")

@@ -91,6 +91,7 @@ class BuiltImage:
     directory: str
     reference: str
     metadata: Tuple[Tuple[str, str], ...]  # from image.json: what `package` prints
+    sboms: Tuple[str, ...] = ()  # the SBOMs in the output directory (`sbom/<arch>.spdx.json`, ...)
 
 
 def _check_layer_targets(targets: Targets, field_sets: FieldSetsPerTarget, owner: str) -> None:
@@ -207,7 +208,8 @@ async def build_oci_image(field_set: OciImageFieldSet) -> BuiltImage:
         ("uncompressed_size", str(metadata.uncompressed_size)),
         ("platforms", ", ".join(metadata.platforms)),
     )
-    return BuiltImage(result.output_digest, request.output_dir, field_set.reference, summary)
+    sboms = tuple(p for p in (*(i.sbom for _, i in metadata.images), metadata.sbom) if p)
+    return BuiltImage(result.output_digest, request.output_dir, field_set.reference, summary, sboms)
 
 
 @rule(desc="Package an OCI image")
@@ -217,6 +219,7 @@ async def package_oci_image(field_set: OciImageFieldSet) -> BuiltPackage:
     stripped = await Get(Digest, RemovePrefix(image.digest, image.directory))
     digest = await Get(Digest, AddPrefix(stripped, output_path))
     lines = tuple(f"{key}: {value}" for key, value in image.metadata)
+    lines += tuple(f"sbom: {os.path.join(output_path, sbom)}" for sbom in image.sboms)
     return BuiltPackage(
         digest, (BuiltPackageArtifact(output_path, extra_log_lines=(f"image {image.reference}", *lines)),)
     )

@@ -4,7 +4,8 @@ Modelled on Pants' docker backend (`pants.backend.docker.goals.publish`): a `Pub
 whose rule returns one `InteractiveProcess` per registry. The process is the core's `push`
 command (`python -m ocibuild push`, the registry client lives in the core's PEX, never in Pants'
 process): blobs a registry has are skipped or mounted, manifests follow their blobs, the index its
-manifests, then signatures (`[oci].signing_key`), and the tags last. Publishing has side effects,
+manifests, then signatures (`[oci].signing_key`) and each platform's SBOM as a signed attestation
+(docs/sbom.md), and the tags last. Publishing has side effects,
 so it is never cached; the image it pushes is the cached `package` output.
 
 `plan_pushes` and `push_argv` are plain functions (tests/plugin/test_plugin_publish.py).
@@ -16,6 +17,7 @@ import os
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+from ocibuild.contract import IMAGE_LAYOUT, SBOM_DIR
 from pants.backend.python.util_rules.pex import VenvPexProcess
 from pants.base.build_root import BuildRoot
 from pants.core.goals.publish import (
@@ -78,7 +80,10 @@ class Signing:
     signature_format: str
 
 
-def push_argv(layout: str, push: ImagePush, signing: Optional[Signing]) -> Tuple[str, ...]:
+def push_argv(
+    layout: str, push: ImagePush, signing: Optional[Signing], sbom_dir: Optional[str] = None
+) -> Tuple[str, ...]:
+    """The core's push command; with signing, `sbom_dir` (the image's SBOMs) is attested too."""
     argv = ["push", f"--layout={layout}", f"--repository={push.repository}"]
     argv += [f"--tag={tag}" for tag in push.tags]
     if push.registry.insecure:
@@ -89,6 +94,8 @@ def push_argv(layout: str, push: ImagePush, signing: Optional[Signing]) -> Tuple
             f"--sign-key-password-env={signing.password_env}",
             f"--signature-format={signing.signature_format}",
         ]
+        if sbom_dir:
+            argv.append(f"--attach-sbom={sbom_dir}")
     return tuple(argv)
 
 
@@ -151,7 +158,12 @@ class OciImageWithLayout:
 
     @property
     def layout(self) -> str:
-        return f"{self.image.directory}/layout"
+        return f"{self.image.directory}/{IMAGE_LAYOUT}"
+
+    @property
+    def sbom_dir(self) -> str:
+        """The image's SBOMs (`sbom/<arch>.spdx.json`), attested on publish when signing."""
+        return f"{self.image.directory}/{SBOM_DIR}"
 
 
 @dataclass(frozen=True)
@@ -207,7 +219,7 @@ async def publish_oci_image(
             Process,
             VenvPexProcess(
                 core.pex,
-                argv=push_argv(built.layout, push, signing),
+                argv=push_argv(built.layout, push, signing, built.sbom_dir),
                 description=f"Push {owner} to {push.repository}",
                 input_digest=built.image.digest,
                 extra_env=env,

@@ -2,8 +2,10 @@
 
 It checks what `cosign verify --key cosign.pub --insecure-ignore-tlog` does: the registry holds a
 signature for the digest this checkout builds, made by the given key, over a payload naming that
-digest. The image is built (from cache) to know its digest, then the core's `oci-verify` command
-reads the signatures from every registry the target publishes to.
+digest; and (`--oci-verify-attestations`, on by default) each platform manifest's SBOM attestation
+is signed by that key and attests the SBOM this checkout builds (`cosign verify-attestation --type
+spdxjson`). The image is built (from cache) to know its digest, then the core's `oci-verify`
+command reads the signatures from every registry the target publishes to.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pants.engine.goal import Goal, GoalSubsystem
 from pants.engine.process import InteractiveProcess, InteractiveProcessResult, Process, ProcessCacheScope
 from pants.engine.rules import Effect, Get, MultiGet, collect_rules, goal_rule
 from pants.engine.target import Targets
-from pants.option.option_types import StrOption
+from pants.option.option_types import BoolOption, StrOption
 from pants.util.strutil import softwrap
 from pants_oci.goals.publish import (
     ImagePush,
@@ -47,6 +49,16 @@ class OciVerifySubsystem(GoalSubsystem):
         default=None,
         help="Public key (PEM, e.g. `cosign.pub`) the signatures must verify with; relative to the build root.",
     )
+    attestations = BoolOption(
+        default=True,
+        help=softwrap(
+            """
+            Also check each platform manifest's SBOM attestation (what `pants publish` attaches when
+            signing): signed by the key, about that digest, with predicate type
+            https://spdx.dev/Document, and attesting the SBOM this checkout builds.
+            """
+        ),
+    )
 
 
 class OciVerify(Goal):
@@ -54,7 +66,10 @@ class OciVerify(Goal):
     environment_behavior = Goal.EnvironmentBehavior.LOCAL_ONLY
 
 
-def verify_argv(layout: str, push: ImagePush, key_path: str, signature_format: str) -> Tuple[str, ...]:
+def verify_argv(
+    layout: str, push: ImagePush, key_path: str, signature_format: str, sbom_dir: Optional[str] = None
+) -> Tuple[str, ...]:
+    """The core's oci-verify command; given `sbom_dir`, the SBOM attestations are checked against it."""
     argv = [
         "oci-verify",
         f"--layout={layout}",
@@ -63,6 +78,8 @@ def verify_argv(layout: str, push: ImagePush, key_path: str, signature_format: s
         f"--signature-format={signature_format}",
         "--recursive",  # an index's platform manifests are signed too
     ]
+    if sbom_dir:
+        argv += ["--attestations", f"--sbom-dir={sbom_dir}"]
     if push.registry.insecure:
         argv.append(f"--insecure-registry={push.registry.host}")
     return tuple(argv)
@@ -111,7 +128,11 @@ async def oci_verify(
                 VenvPexProcess(
                     core.pex,
                     argv=verify_argv(
-                        image.layout, push, os.path.join(build_root.path, key), signature_format
+                        image.layout,
+                        push,
+                        os.path.join(build_root.path, key),
+                        signature_format,
+                        image.sbom_dir if subsystem.attestations else None,
                     ),
                     description=f"Verify {field_set.address} in {push.repository}",
                     input_digest=image.image.digest,
