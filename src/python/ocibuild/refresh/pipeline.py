@@ -146,7 +146,8 @@ def reproduce(
         _checkout_copy(repo, dest)
         again = build(
             dest,
-            [*pants_args, f"--local-store-dir={dest / '.store'}", "--no-remote-cache-read"],
+            # No pantsd: the checkout is deleted right after.
+            [*pants_args, "--no-pantsd", f"--local-store-dir={dest / '.store'}", "--no-remote-cache-read"],
             targets,
         )
     finally:
