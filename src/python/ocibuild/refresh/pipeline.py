@@ -27,6 +27,7 @@ from typing import Dict, List, Optional, Sequence
 import ocibuild
 from ocibuild.apk.fetch import Fetcher
 from ocibuild.apk.lockfile import LockedPackage, Lockfile, load_lockfile
+from ocibuild.contract import SBOM_DIR
 from ocibuild.errors import OciBuildError
 from ocibuild.refresh.changelog import Changelog, compute_changelog, render_markdown, render_text
 from ocibuild.refresh.plan import (
@@ -73,9 +74,24 @@ def _read_lock(repo: Path, path: str) -> Optional[Lockfile]:
     return load_lockfile(text, path)
 
 
+def _committed_lock(repo: Path, path: str) -> Optional[Lockfile]:
+    """The lock as committed (git HEAD): the changelog's baseline, so that a rerun after a failed
+    night, or a night after a --dry-run, still reports the changes since the last reviewed lock.
+    Outside a git work tree: the file as it is."""
+    inside = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--is-inside-work-tree"], capture_output=True
+    )
+    if inside.returncode != 0:
+        return _read_lock(repo, path)
+    shown = subprocess.run(["git", "-C", str(repo), "show", f"HEAD:{path}"], capture_output=True)
+    if shown.returncode != 0:
+        return None  # a resolve locked for the first time
+    return load_lockfile(shown.stdout.decode("utf-8"), f"{path} (HEAD)")
+
+
 def relock(repo: Path, settings: RepoSettings, pants_args: Sequence[str]) -> Dict[str, Optional[Lockfile]]:
-    """Re-lock every resolve; the locks as they were before."""
-    old = {name: _read_lock(repo, settings.lockfile(name)) for name in settings.resolves}
+    """Re-lock every resolve; the committed locks, the changelog's baseline."""
+    old = {name: _committed_lock(repo, settings.lockfile(name)) for name in settings.resolves}
     _pants(repo, pants_args, "generate-lockfiles", *(f"--resolve={name}" for name in settings.resolves))
     return old
 
@@ -187,15 +203,21 @@ def current_digests(images: Sequence[BuiltImage], destinations: Sequence[Destina
 
 
 def push_argv(step: Step, args: argparse.Namespace, tagged: bool) -> List[str]:
+    """The core's push of one image to one registry: the untagged pass signs and attests (with
+    the image's SBOMs when oci-image wrote them), the tagged pass only moves the tags."""
     argv = [sys.executable, "-m", "ocibuild", "push", f"--layout={step.image.layout}"]
     argv.append(f"--repository={step.destination.repository(step.image)}")
-    argv += [f"--tag={t}" for t in step.tags] if tagged else []
     if step.destination.insecure:
         argv.append(f"--insecure-registry={step.destination.registry.split('/', 1)[0]}")
+    if tagged:
+        return argv + [f"--tag={t}" for t in step.tags]
     if args.sign_key:
         argv += [f"--sign-key={args.sign_key}", f"--signature-format={args.signature_format}"]
         if args.sign_key_password_env:
             argv.append(f"--sign-key-password-env={args.sign_key_password_env}")
+        sboms = step.image.layout.parent / SBOM_DIR
+        if sboms.is_dir():
+            argv.append(f"--attach-sbom={sboms}")
     return argv
 
 
