@@ -283,7 +283,7 @@ class OciImageRequest(Request):
     architectures: Optional[Tuple[str, ...]] = None  # Alpine names; null: from the layers, else the base's
     config: ImageConfig = ImageConfig()  # applied over the base's config as a Dockerfile would
     annotations: Tuple[Tuple[str, str], ...] = ()  # the manifests' annotations
-    created: Optional[int] = None  # SOURCE_DATE_EPOCH; null: 1970-01-01T00:00:00Z
+    created: Optional[int] = None  # SOURCE_DATE_EPOCH; null: newest layer mtime / base created
     output_dir: str = OUTPUT_DIR  # where the layout, archives and image.json go
 
     def invalid_reason(self) -> Optional[str]:

@@ -119,7 +119,8 @@ class OciSubsystem(Subsystem):
             """
             Seconds since the epoch to stamp on layer files and the image's `created` time, as
             SOURCE_DATE_EPOCH would. Default: APK layers use their newest package's build time,
-            file layers 0, images 1970-01-01T00:00:00Z, so that outputs depend only on their inputs.
+            file layers 0, images the newest of their layers' times and their base's `created`
+            (as apko does), so that outputs depend only on their inputs.
             """
         ),
     )
