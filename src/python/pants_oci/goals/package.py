@@ -16,6 +16,7 @@ from ocibuild.contract import (
     OciImageRequest,
 )
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, OutputPathField, PackageFieldSet
+from pants.core.util_rules.distdir import DistDir
 from pants.engine.addresses import UnparsedAddressInputs
 from pants.engine.fs import (
     AddPrefix,
@@ -213,13 +214,14 @@ async def build_oci_image(field_set: OciImageFieldSet) -> BuiltImage:
 
 
 @rule(desc="Package an OCI image")
-async def package_oci_image(field_set: OciImageFieldSet) -> BuiltPackage:
+async def package_oci_image(field_set: OciImageFieldSet, dist_dir: DistDir) -> BuiltPackage:
     image = await Get(BuiltImage, OciImageFieldSet, field_set)
     output_path = field_set.output_path.value_or_default(file_ending=None)
     stripped = await Get(Digest, RemovePrefix(image.digest, image.directory))
     digest = await Get(Digest, AddPrefix(stripped, output_path))
     lines = tuple(f"{key}: {value}" for key, value in image.metadata)
-    lines += tuple(f"sbom: {os.path.join(output_path, sbom)}" for sbom in image.sboms)
+    # Where they land, as Pants' own "Wrote dist/..." line names the output folder.
+    lines += tuple(f"sbom: {os.path.join(str(dist_dir.relpath), output_path, sbom)}" for sbom in image.sboms)
     return BuiltPackage(
         digest, (BuiltPackageArtifact(output_path, extra_log_lines=(f"image {image.reference}", *lines)),)
     )
