@@ -15,6 +15,7 @@ which (`published`, `unchanged`, `dry-run`) for scripts.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import re
@@ -188,7 +189,10 @@ def _destinations(registries: Sequence[str], insecure: Sequence[str]) -> List[De
     return [Destination(r.rstrip("/"), r.split("/", 1)[0] in insecure) for r in dict.fromkeys(registries)]
 
 
-def current_digests(images: Sequence[BuiltImage], destinations: Sequence[Destination], day) -> List[Step]:
+def current_digests(
+    images: Sequence[BuiltImage], destinations: Sequence[Destination], day: datetime.date
+) -> List[Step]:
+    """The plan, from a HEAD of each image's moving tag in each registry."""
     credentials = default_credentials()
     clients: Dict[str, RegistryClient] = {}
 
