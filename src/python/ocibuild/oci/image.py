@@ -50,13 +50,7 @@ from ocibuild.oci.layers import LayerFacts, LayerInput
 from ocibuild.oci.layout import LayoutImage, LayoutWriter, OciLayout, layout_index, load_layout
 from ocibuild.oci.output_dir import staged_output_dir
 from ocibuild.oci.platforms import Platform, alpine_arch_for_platform, platform_for_alpine_arch
-from ocibuild.sbom.build import (
-    LockedApk,
-    PlatformSbomInput,
-    SbomFiles,
-    base_sbom_packages,
-    write_image_sboms,
-)
+from ocibuild.sbom.build import LockedApk, PlatformSbomInput, SbomFiles, base_sbom_packages, write_image_sboms
 from ocibuild.sbom.facts import BaseImageFacts
 from ocibuild.sbom.layer_scan import LayerSource
 

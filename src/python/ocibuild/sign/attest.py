@@ -34,11 +34,7 @@ from ocibuild.sign.bundle import (
     parse_bundle,
     sign_statement_bundle,
 )
-from ocibuild.sign.cosign_manifest import (
-    SignatureLayer,
-    parse_signature_manifest,
-    signature_image,
-)
+from ocibuild.sign.cosign_manifest import SignatureLayer, parse_signature_manifest, signature_image
 from ocibuild.sign.gojson import go_map, marshal
 from ocibuild.sign.keys import PublicKey, SigningKey
 from ocibuild.sign.referrers import list_referrers
