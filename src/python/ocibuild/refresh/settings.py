@@ -40,9 +40,9 @@ def _load_toml(path: Path) -> Mapping[str, Any]:
         import tomllib as toml_reader  # type: ignore[import-not-found]
     except ImportError:
         try:
-            import tomli as toml_reader  # type: ignore[no-redef]
+            import tomli as toml_reader  # type: ignore[no-redef]  # pants: no-infer-dep
         except ImportError:
-            import toml  # type: ignore[import-untyped]  # Pants' own dependency
+            import toml  # type: ignore[import-untyped]  # pants: no-infer-dep (Pants' own dependency)
 
             return toml.loads(path.read_text())
     return toml_reader.loads(path.read_text())
