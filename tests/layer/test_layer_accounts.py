@@ -6,7 +6,7 @@ import json
 
 import pytest
 from ocibuild.errors import OciBuildError
-from ocibuild.layer.accounts import load_accounts, merge_group, merge_passwd
+from ocibuild.layer.accounts import Accounts, load_accounts, merge_group, merge_passwd
 
 NONROOT = {
     "users": [{"username": "nonroot", "uid": 65532, "gid": 65532}],
@@ -63,19 +63,30 @@ def test_id_held_by_another_name_is_refused():
 @pytest.mark.parametrize(
     "text, message",
     [
-        ('{"users": [{"username": "a", "uid": 1, "homedir": "/x"}]}', "unknown key 'homedir'"),
-        ('{"users": [{"uid": 1}]}', "missing key 'username'"),
-        ('{"users": [{"username": "a:b", "uid": 1}]}', "not a valid account name"),
-        ('{"users": [{"username": "a", "uid": -1}]}', "not a valid numeric id"),
-        ('{"users": [{"username": "a", "uid": "1"}]}', "not a valid numeric id"),
-        ('{"users": [{"username": "a", "uid": 1, "home": "rel"}]}', "must be an absolute path"),
+        (
+            '{"users": [{"username": "a", "uid": 1, "homedir": "/x"}]}',
+            r"`users\[0\]` has unknown key\(s\) homedir",
+        ),
+        ('{"users": [{"uid": 1}]}', r"`users\[0\].username` is required"),
+        (
+            '{"users": [{"username": "a:b", "uid": 1}]}',
+            r"`users\[0\].username` 'a:b' is not a valid account name",
+        ),
+        ('{"users": [{"username": "a", "uid": -1}]}', r"`users\[0\].uid` -1 is not a valid numeric id"),
+        ('{"users": [{"username": "a", "uid": "1"}]}', r"`users\[0\].uid` must be an integer, got '1'"),
+        (
+            '{"users": [{"username": "a", "uid": 1, "home": "rel"}]}',
+            r"`users\[0\].home` 'rel' must be an absolute path",
+        ),
         ('{"users": [{"username": "a", "uid": 1}, {"username": "a", "uid": 2}]}', "listed twice"),
-        ('{"groups": [{"groupname": "g", "gid": 1, "members": "a"}]}', "must be a list"),
+        (
+            '{"groups": [{"groupname": "g", "gid": 1, "members": "a"}]}',
+            r"`groups\[0\].members` must be a list",
+        ),
         ('{"users": [}', "not valid JSON"),
         ("[]", "must be an object"),
-        ('{"users": 5}', "users must be a list of objects, got 5"),
-        ('{"users": null}', "users must be a list of objects, got None"),
-        ('{"groups": {"groupname": "g"}}', "groups must be a list of objects"),
+        ('{"users": 5}', "`users` must be a list of objects, got 5"),
+        ('{"groups": {"groupname": "g"}}', "`groups` must be a list of objects"),
     ],
 )
 def test_malformed_accounts_are_refused(text, message):
@@ -83,6 +94,11 @@ def test_malformed_accounts_are_refused(text, message):
         load_accounts(text, "images/accounts.json")
     assert str(e.value).startswith("images/accounts.json")
     assert "\n" not in str(e.value)
+
+
+def test_null_lists_mean_none():
+    # As everywhere the core's validator reads JSON: null is the key's default.
+    assert load_accounts('{"users": null, "groups": null}', "a") == Accounts()
 
 
 @pytest.mark.parametrize(

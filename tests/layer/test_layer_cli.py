@@ -75,7 +75,7 @@ def test_bad_accounts_file(tmp_path, capsys):
     accounts = tmp_path / "accounts.json"
     accounts.write_text('{"users": [{"username": "nonroot"}]}')
     assert run(tmp_path, alpine_lock(STATIC_SET), "--accounts", str(accounts)) == 1
-    assert "accounts.json: users[0]: missing key 'uid'" in capsys.readouterr().err
+    assert "accounts.json: `users[0].uid` is required" in capsys.readouterr().err
 
 
 def test_lockfile_and_accounts_that_are_not_utf8(tmp_path, capsys):

@@ -8,7 +8,8 @@ Supported field types: str, int, bool, float, Optional[T], Tuple[T, ...], nested
 `Tuple[Tuple[str, T], ...]`, an ordered mapping written as a JSON object. A field with a default may
 be missing (null means the default for Optional fields); unknown keys are errors unless the class
 sets `extra_keys_ignored = True` (a format other tools add keys to). A record's optional
-`invalid_reason()` returns what is wrong beyond types (a range, a required pairing), or None.
+`invalid_reason()` returns what is wrong beyond types (a range, a required pairing), or None; or a
+`(key, problem)` pair, so that the error names that key's path (`users[0].uid` is not ...).
 """
 
 from __future__ import annotations
@@ -181,6 +182,9 @@ def _decode_record(cls: type, value: Any, where: str, path: str) -> Any:
     record = cls(**kwargs)
     check = getattr(record, "invalid_reason", None)  # checks across fields, e.g. ranges
     problem = check() if check is not None else None
+    if isinstance(problem, tuple):
+        key, problem = problem
+        path = _at(path, key)
     if problem:
         raise _fail(where, path, problem)
     return record

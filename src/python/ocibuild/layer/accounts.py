@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from ocibuild.common.validate import decode
 from ocibuild.errors import OciBuildError
 from ocibuild.strictload import load_json
 
@@ -60,79 +61,82 @@ class Accounts:
     groups: Tuple[Group, ...] = ()
 
 
-def _check_keys(
-    obj: Any, allowed: Sequence[str], required: Sequence[str], where: str, origin: str
-) -> Dict[str, Any]:
-    if not isinstance(obj, dict):
-        raise OciBuildError(f"{origin}: {where} must be an object")
-    unknown = sorted(set(obj) - set(allowed))
-    if unknown:
-        raise OciBuildError(f"{origin}: {where}: unknown key {unknown[0]!r} (allowed: {', '.join(allowed)})")
-    missing = [k for k in required if k not in obj]
-    if missing:
-        raise OciBuildError(f"{origin}: {where}: missing key {missing[0]!r}")
-    return obj
+# ---- the file as written: apko's keys, checked by the core's validator ----------------------------
 
 
-def _name(value: Any, where: str, origin: str) -> str:
-    if (
-        not isinstance(value, str)
-        or not value
-        or any(c in value for c in ":,\n\r\t /")
-        or value.startswith("-")
-    ):
-        raise OciBuildError(f"{origin}: {where}: {value!r} is not a valid account name")
-    return value
+def _name_problem(value: str) -> Optional[str]:
+    if not value or any(c in value for c in ":,\n\r\t /") or value.startswith("-"):
+        return f"{value!r} is not a valid account name"
+    return None
 
 
-def _id(value: Any, where: str, origin: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
-        raise OciBuildError(f"{origin}: {where}: {value!r} is not a valid numeric id")
-    return value
+def _id_problem(value: int) -> Optional[str]:
+    return None if 0 <= value <= MAX_ID else f"{value!r} is not a valid numeric id"
 
 
-def _field(value: Any, where: str, origin: str, absolute: bool) -> str:
-    if not isinstance(value, str) or not value or any(c in value for c in ":\n\r"):
-        raise OciBuildError(f"{origin}: {where}: {value!r} is not valid in /etc/passwd")
-    if absolute and not value.startswith("/"):
-        raise OciBuildError(f"{origin}: {where}: {value!r} must be an absolute path")
-    return value
+def _path_problem(value: str) -> Optional[str]:
+    if not value or any(c in value for c in ":\n\r"):
+        return f"{value!r} is not valid in /etc/passwd"
+    return None if value.startswith("/") else f"{value!r} must be an absolute path"
 
 
-def _list(top: Dict[str, Any], key: str, origin: str) -> List[Any]:
-    value = top.get(key, [])
-    if not isinstance(value, list):
-        raise OciBuildError(f"{origin}: {key} must be a list of objects, got {value!r}")
-    return value
+def _first_problem(checks: Sequence[Tuple[str, Optional[str]]]) -> Optional[Tuple[str, str]]:
+    """The first (key, problem) of `checks` that has a problem."""
+    return next(((key, problem) for key, problem in checks if problem), None)
+
+
+@dataclass(frozen=True)
+class _UserJson:
+    username: str
+    uid: int
+    gid: Optional[int] = None  # None: the uid
+    home: Optional[str] = None  # None: /home/<username>
+    shell: Optional[str] = None  # None: /bin/sh
+
+    def invalid_reason(self) -> Optional[Tuple[str, str]]:
+        checks = [("username", _name_problem(self.username)), ("uid", _id_problem(self.uid))]
+        if self.gid is not None:
+            checks.append(("gid", _id_problem(self.gid)))
+        checks += [
+            (key, _path_problem(v))
+            for key, v in (("home", self.home), ("shell", self.shell))
+            if v is not None
+        ]
+        return _first_problem(checks)
+
+    def user(self) -> User:
+        return User(
+            self.username,
+            self.uid,
+            self.uid if self.gid is None else self.gid,
+            self.home if self.home is not None else f"/home/{self.username}",
+            self.shell if self.shell is not None else "/bin/sh",
+        )
+
+
+@dataclass(frozen=True)
+class _GroupJson:
+    groupname: str
+    gid: int
+    members: Tuple[str, ...] = ()
+
+    def invalid_reason(self) -> Optional[Tuple[str, str]]:
+        checks = [("groupname", _name_problem(self.groupname)), ("gid", _id_problem(self.gid))]
+        checks += [(f"members[{i}]", _name_problem(m)) for i, m in enumerate(self.members)]
+        return _first_problem(checks)
+
+
+@dataclass(frozen=True)
+class _AccountsJson:
+    users: Tuple[_UserJson, ...] = ()
+    groups: Tuple[_GroupJson, ...] = ()
 
 
 def parse_accounts(data: Any, origin: str) -> Accounts:
     """Validate the decoded JSON (strictly: unknown keys and duplicates are errors)."""
-    top = _check_keys(data, ("users", "groups"), (), "accounts", origin)
-    users: List[User] = []
-    for i, raw in enumerate(_list(top, "users", origin)):
-        where = f"users[{i}]"
-        u = _check_keys(raw, ("username", "uid", "gid", "home", "shell"), ("username", "uid"), where, origin)
-        name = _name(u["username"], where + ".username", origin)
-        uid = _id(u["uid"], where + ".uid", origin)
-        gid = _id(u.get("gid", uid), where + ".gid", origin)
-        home = _field(u.get("home", f"/home/{name}"), where + ".home", origin, absolute=True)
-        shell = _field(u.get("shell", "/bin/sh"), where + ".shell", origin, absolute=True)
-        users.append(User(name, uid, gid, home, shell))
-    groups: List[Group] = []
-    for i, raw in enumerate(_list(top, "groups", origin)):
-        where = f"groups[{i}]"
-        g = _check_keys(raw, ("groupname", "gid", "members"), ("groupname", "gid"), where, origin)
-        members = g.get("members", [])
-        if not isinstance(members, list):
-            raise OciBuildError(f"{origin}: {where}.members must be a list of user names")
-        groups.append(
-            Group(
-                _name(g["groupname"], where + ".groupname", origin),
-                _id(g["gid"], where + ".gid", origin),
-                tuple(_name(m, f"{where}.members", origin) for m in members),
-            )
-        )
+    doc = decode(_AccountsJson, data, origin)
+    users = [u.user() for u in doc.users]
+    groups = [Group(g.groupname, g.gid, g.members) for g in doc.groups]
     _no_duplicates([(u.username, u.uid) for u in users], "user", origin)
     _no_duplicates([(g.groupname, g.gid) for g in groups], "group", origin)
     return Accounts(tuple(users), tuple(groups))
