@@ -1,28 +1,37 @@
 """End to end: `./pants` in fresh checkouts locks, builds and caches the static image.
 
 Each test runs the real bootstrap script and Pants (without pantsd) in copies of this repository
-at different paths, as a new user or CI would.
+at different paths, as a new user or CI would; the remote-cache test uses pants.ci.toml with a real
+BuildGrid, and builds the second time with the package mirror gone.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
+import shutil
 from pathlib import Path
 from typing import Dict
 
 import pytest
 from testutil.checkout import counter, make_checkout, repo_root, run_pants
-from testutil.servers import buildgrid_cache
+from testutil.paths import shared_dir
+from testutil.servers import buildgrid_cache, file_server
 
 LOCKFILE = "images/static/apko.lock.json"
 STATIC_TARGETS = ("images/static:static", "images/static:static-nonroot")
+# The engine's debug line for each local run (process_execution/src/local.rs), with its description.
+SPAWNED = re.compile(
+    r'spawned local process as Some\(\d+\) for Process \{.*?description: "((?:[^"\\]|\\.)*)"'
+)
 REMOTE_COUNTERS = (
     "remote_cache_requests_cached",
     "remote_cache_requests_uncached",
     "remote_cache_read_errors",
     "remote_cache_request_timeouts",
     "remote_cache_speculation_local_completed_first",
+    "remote_cache_speculation_remote_completed_first",
 )
 
 
@@ -99,28 +108,60 @@ def test_rebuild_runs_no_build_process(first_build) -> None:
     assert counter(output, "local_cache_requests_cached") >= 4
 
 
+def ci_env(cache, mirror_url: str) -> Dict[str, str]:
+    """pants.ci.toml with this cache, and a mirror URL that is the same string on every machine."""
+    mirrors = {
+        "https://dl-cdn.alpinelinux.org/alpine/": [f"{mirror_url}alpine/"],
+        "https://alpinelinux.org/keys/": [f"{mirror_url}keys/"],
+    }
+    return {
+        "PANTS_CONFIG_FILES": "pants.ci.toml",
+        "OCI_REMOTE_CACHE_ADDRESS": cache.address,
+        "OCI_REMOTE_CACHE_INSTANCE": cache.instance,
+        "PANTS_APK_MIRRORS": json.dumps(mirrors),
+    }
+
+
 def test_fresh_machine_is_served_by_the_remote_cache(workspace: Path) -> None:
     remote = workspace / "remote"
     remote.mkdir()
     with buildgrid_cache(remote) as cache:
-        options = (
-            "--remote-cache-read",
-            "--remote-cache-write",
-            f"--remote-store-address={cache.address}",
-            f"--remote-instance-name={cache.instance}",
-            # A loaded CI machine must not turn slow cache answers into local re-runs.
-            "--remote-cache-rpc-timeout-millis=30000",
+        with file_server(shared_dir() / "apk-mirror") as mirror:
+            env = ci_env(cache, mirror.url)
+            writer = make_checkout(workspace / "writer")
+            # The second machine's checkout: the same files at another path (copied now, so that
+            # edits to this working tree meanwhile cannot make the two differ).
+            reader = workspace / "reader" / "elsewhere" / "repo"
+            shutil.copytree(writer, reader, symlinks=True)
+            (reader.parent / "shared").symlink_to(shared_dir())
+            written = ok(
+                run_pants(writer, "package", *STATIC_TARGETS, store=workspace / "store-writer", extra_env=env)
+            )
+        packages = [p for p in mirror.requests if p.endswith(".apk")]
+        # The mirror is gone: nothing listens at its URL. The second machine: another checkout path,
+        # an empty local store, the same pants.ci.toml.
+        output = ok(
+            run_pants(
+                reader, "-ldebug", "package", *STATIC_TARGETS, store=workspace / "store-reader", extra_env=env
+            )
         )
-        writer = make_checkout(workspace / "writer")
-        ok(run_pants(writer, *options, "package", *STATIC_TARGETS, store=workspace / "store-writer"))
-        # A second machine: another checkout and an empty local store.
-        reader = make_checkout(workspace / "reader")
-        output = ok(run_pants(reader, *options, "package", *STATIC_TARGETS, store=workspace / "store-reader"))
-    stats = {name: counter(output, name) for name in REMOTE_COUNTERS}
-    # The ocibuild PEX, the layer and both images: every one came from the cache, none ran here.
-    assert stats["remote_cache_requests_cached"] >= 4, stats
+    first = {name: counter(written, name) for name in (*REMOTE_COUNTERS, "local_execution_requests")}
+    stats = {name: counter(output, name) for name in (*REMOTE_COUNTERS, "local_execution_requests")}
+    # The writer fetched each package once, each in its own cacheable Process.
+    assert len(packages) == len(set(packages)) >= 5, mirror.requests
+    # The ocibuild PEX, every package fetch, the layer and both images: all from the cache.
+    assert first["remote_cache_requests_uncached"] >= 4 + len(packages), first
+    assert stats["remote_cache_requests_cached"] == first["remote_cache_requests_uncached"], (first, stats)
     assert stats["remote_cache_requests_uncached"] == 0, stats
     assert stats["remote_cache_speculation_local_completed_first"] == 0, stats
+    # What ran here: the uncacheable interpreter probes the writer ran too, and at most a speculative
+    # start of Pants' own PEX build (its Process has no speculation delay; the plugin's have one).
+    spawned = SPAWNED.findall(output)
+    assert len(spawned) == stats["local_execution_requests"], spawned
+    ours = [d for d in spawned if d.startswith(("Fetch ", "Build APK layer", "Assemble OCI image"))]
+    assert ours == [], spawned
+    probes = first["local_execution_requests"] - first["remote_cache_requests_uncached"]
+    assert probes <= stats["local_execution_requests"] <= probes + 1, (first, stats, spawned)
     assert tree_digests(writer / "dist/images.static") == tree_digests(reader / "dist/images.static")
 
 

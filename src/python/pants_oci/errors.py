@@ -22,10 +22,6 @@ class MissingApkSpecError(ApkLockfileError):
     """`[apk].resolves` names a spec file that does not exist."""
 
 
-class ApkDownloadError(Exception):
-    """No mirror or repository gave a package with the locked sha256 and size."""
-
-
 class OciImageBaseError(InvalidFieldException):
     """An `oci_image`'s `base` is not one `oci_image` target."""
 

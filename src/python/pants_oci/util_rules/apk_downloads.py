@@ -1,21 +1,28 @@
-"""Downloads the packages of an APK lockfile, each pinned by its sha256 and size.
+"""Fetches the packages of an APK lockfile, each pinned by its sha256 and size, in cacheable Processes.
 
-Pants' DownloadFile verifies and caches every file by content, so a package is fetched once per
-machine (or served from the remote cache's CAS). Mirrors are tried in order.
+One `python -m ocibuild fetch-apk` Process per package (ocibuild.contract.ApkFetchRequest): the
+verified .apk is a Process *output*, so it is stored in the local and the remote cache like a layer.
+A machine with a warm remote cache gets every package (or just the layer built from them) from the
+cache and downloads nothing from the mirrors. Pants' DownloadFile cannot do that: 2.17 looks only in
+the local store before downloading (docs/remote-cache.md).
+
+The request, and so the Process's cache key, holds the lock's URL, sha256 and size and the URLs that
+`[apk].mirrors` map the package to: machines share fetches when their mirror strings are the same
+(pants.ci.toml). The layer's key never depends on them: it holds the .apk bytes only.
 """
 
 from __future__ import annotations
 
-import logging
+import posixpath
 from dataclasses import dataclass
 from typing import Tuple
 
-from pants.engine.fs import AddPrefix, Digest, DownloadFile, FileDigest, MergeDigests
+from ocibuild.contract import ApkFetchRequest
+from pants.engine.fs import AddPrefix, Digest, MergeDigests
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
-from pants_oci.errors import ApkDownloadError
+from pants.util.logging import LogLevel
 from pants_oci.subsystems.apk import ApkSubsystem
-
-logger = logging.getLogger(__name__)
+from pants_oci.util_rules.ocibuild_process import OciBuildProcess, OciBuildResult
 
 
 @dataclass(frozen=True)
@@ -28,35 +35,36 @@ class ApkDownload:
 @dataclass(frozen=True)
 class ApkDownloadsRequest:
     downloads: Tuple[ApkDownload, ...]
-    prefix: str
+    prefix: str  # the folder the packages go in, by the basename of their URL
 
 
-@dataclass(frozen=True)
-class DownloadedApk:
-    digest: Digest
-
-
-@rule
-async def download_apk(download: ApkDownload, apk: ApkSubsystem) -> DownloadedApk:
-    candidates = apk.mirror_map.candidates(download.url)
-    failures = []
-    for candidate in candidates:
-        try:
-            digest = await Get(Digest, DownloadFile(candidate, FileDigest(download.sha256, download.size)))
-            return DownloadedApk(digest)
-        except Exception as e:  # the engine raises its own error types; try the next mirror
-            failures.append(f"{candidate}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
-    raise ApkDownloadError(
-        f"could not download {download.url} (sha256 {download.sha256}, {download.size} bytes) "
-        f"from any of {len(candidates)} location(s): {'; '.join(failures)}. Check [apk].mirrors "
-        "and the network, or re-lock if the package left the repository."
+def fetch_request(download: ApkDownload, apk: ApkSubsystem) -> ApkFetchRequest:
+    candidates = tuple(apk.mirror_map.candidates(download.url))
+    return ApkFetchRequest(
+        url=download.url,
+        sha256=download.sha256,
+        size=download.size,
+        output=posixpath.basename(download.url),
+        candidates=() if candidates == (download.url,) else candidates,
     )
 
 
-@rule
-async def download_apks(request: ApkDownloadsRequest) -> Digest:
-    downloaded = await MultiGet(Get(DownloadedApk, ApkDownload, d) for d in request.downloads)
-    merged = await Get(Digest, MergeDigests(d.digest for d in downloaded))
+@rule(desc="Fetch APK packages")
+async def fetch_apks(request: ApkDownloadsRequest, apk: ApkSubsystem) -> Digest:
+    fetches = [fetch_request(d, apk) for d in request.downloads]
+    results = await MultiGet(
+        Get(
+            OciBuildResult,
+            OciBuildProcess(
+                request=fetch,
+                description=f"Fetch {fetch.output}",
+                output_files=(fetch.output,),
+                level=LogLevel.DEBUG,
+            ),
+        )
+        for fetch in fetches
+    )
+    merged = await Get(Digest, MergeDigests(r.output_digest for r in results))
     return await Get(Digest, AddPrefix(merged, request.prefix))
 
 

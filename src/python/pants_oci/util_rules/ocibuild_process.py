@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.resources
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional, Tuple
@@ -22,6 +23,11 @@ if TYPE_CHECKING:
     from importlib.abc import Traversable
 
 CORE_PACKAGE = "ocibuild"
+
+# How long a remote cache lookup may take before Pants also starts the Process locally (2.17's default
+# is 0: every hit would prepare a sandbox, fetch its inputs and spawn a copy that is then killed). A miss
+# answered sooner starts the local run at once; this only bounds the wait for a slow answer.
+REMOTE_CACHE_SPECULATION_DELAY_MILLIS = 2000
 
 
 @dataclass(frozen=True)
@@ -114,7 +120,7 @@ async def run_ocibuild(request: OciBuildProcess) -> OciBuildResult:
 async def ocibuild_process(request: OciBuildProcess, core: OciBuildPex) -> Process:
     request_file = await Get(Digest, CreateDigest([FileContent(REQUEST_FILE, request.request.to_json())]))
     input_digest = await Get(Digest, MergeDigests([request.input_digest, request_file]))
-    return await Get(
+    process = await Get(
         Process,
         VenvPexProcess(
             core.pex,
@@ -126,6 +132,9 @@ async def ocibuild_process(request: OciBuildProcess, core: OciBuildPex) -> Proce
             cache_scope=request.cache_scope,
             level=request.level,
         ),
+    )
+    return dataclasses.replace(
+        process, remote_cache_speculation_delay_millis=REMOTE_CACHE_SPECULATION_DELAY_MILLIS
     )
 
 
