@@ -102,3 +102,47 @@ def test_tampered_base_stops_a_derived_build(image, tmp_path: Path) -> None:
     with pytest.raises(OciBuildError, match="does not match"):
         build_image(ImageRequest(repository="images/d", tag="latest", base=layout), tmp_path / "d")
     assert not (tmp_path / "d").exists()
+
+
+def _rewrite_index(layout: Path, edit) -> None:
+    index = json.loads((layout / "index.json").read_text())
+    edit(index["manifests"][0])
+    (layout / "index.json").write_text(json.dumps(index))
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            lambda e: e.update(digest="sha256:abc"),
+            "`manifests[0].digest` 'sha256:abc' is not a sha256 digest",
+        ),
+        (lambda e: e.update(size=-1), "`manifests[0].size` -1 is negative"),
+        (lambda e: e.pop("mediaType"), "`manifests[0].mediaType` is required (a string)"),
+        (lambda e: e.update(annotations=[1]), "`manifests[0].annotations` has 1"),
+        (lambda e: e["platform"].update(os=1), "`manifests[0].platform.os` must be a string, got 1"),
+    ],
+    ids=["digest", "size", "media-type", "annotations", "platform"],
+)
+def test_malformed_index_entry_is_named_by_file_and_key(image, edit, message: str) -> None:
+    _, layout, _ = image
+    _rewrite_index(layout, edit)
+    with pytest.raises(OciBuildError) as error:
+        load_layout(layout)
+    assert str(error.value).startswith(f"{layout / 'index.json'}: {message}")
+    assert "\n" not in str(error.value)
+
+
+def test_other_keys_of_descriptors_and_platforms_are_allowed(image) -> None:
+    result, layout, _ = image
+    _rewrite_index(layout, lambda e: e.update(urls=[], platform={**e["platform"], "os.features": []}))
+    assert load_layout(layout).top.digest == result.digest
+
+
+def test_wrong_layout_version_is_named(image) -> None:
+    _, layout, _ = image
+    (layout / "oci-layout").write_text('{"imageLayoutVersion": "2.0.0"}')
+    with pytest.raises(
+        OciBuildError, match=r"oci-layout: `imageLayoutVersion` is '2.0.0': only OCI image layout 1"
+    ):
+        load_layout(layout)

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from ocibuild.common.digests import sha256_digest
+from ocibuild.common.validate import decode
 from ocibuild.errors import OciBuildError
-from ocibuild.oci.platforms import Platform
+from ocibuild.oci.platforms import Platform, PlatformJson
 
 __all__ = [
     "MANIFEST",
@@ -26,7 +27,11 @@ __all__ = [
     "BASE_NAME",
     "canonical_json",
     "check_digest",
+    "digest_problem",
     "Descriptor",
+    "DescriptorJson",
+    "ManifestJson",
+    "ImageIndexJson",
 ]
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -55,11 +60,17 @@ def canonical_json(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def check_digest(value: Any, where: str) -> str:
+def digest_problem(value: Any) -> Optional[str]:
+    """What is wrong with `value` as a sha256 digest, or None."""
     if not isinstance(value, str) or not _DIGEST_RE.match(value):
-        raise OciBuildError(
-            f"{where}: {value!r} is not a sha256 digest (`sha256:` + 64 lowercase hex digits)"
-        )
+        return f"{value!r} is not a sha256 digest (`sha256:` + 64 lowercase hex digits)"
+    return None
+
+
+def check_digest(value: Any, where: str) -> str:
+    problem = digest_problem(value)
+    if problem:
+        raise OciBuildError(f"{where}: {problem}")
     return value
 
 
@@ -96,24 +107,59 @@ class Descriptor:
 
     @classmethod
     def from_json(cls, value: Any, where: str) -> "Descriptor":
-        if not isinstance(value, dict):
-            raise OciBuildError(f"{where}: a descriptor must be a JSON object, got {type(value).__name__}")
-        media_type = value.get("mediaType")
-        size = value.get("size")
-        if not isinstance(media_type, str) or not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise OciBuildError(f"{where}: a descriptor needs a string `mediaType` and a non-negative `size`")
-        annotations = value.get("annotations") or {}
-        if not isinstance(annotations, dict) or not all(isinstance(v, str) for v in annotations.values()):
-            raise OciBuildError(f"{where}: descriptor `annotations` must map strings to strings")
-        platform = value.get("platform")
-        return cls(
-            media_type,
-            check_digest(value.get("digest"), where),
-            size,
-            tuple(sorted(annotations.items())),
-            Platform.from_json(platform, where) if platform is not None else None,
-        )
+        return decode(DescriptorJson, value, where).descriptor()
 
     @classmethod
     def of_bytes(cls, media_type: str, data: bytes) -> "Descriptor":
         return cls(media_type, sha256_digest(data), len(data))
+
+
+@dataclass(frozen=True)
+class DescriptorJson:
+    """A descriptor as an index or manifest writes it, for the core's validator."""
+
+    extra_keys_ignored = True  # urls, artifactType, data: not used here
+    mediaType: str
+    digest: str
+    size: int
+    annotations: Optional[Tuple[Tuple[str, str], ...]] = None
+    platform: Optional[PlatformJson] = None
+
+    def invalid_reason(self) -> Optional[Tuple[str, str]]:
+        if self.size < 0:
+            return ("size", f"{self.size} is negative")
+        problem = digest_problem(self.digest)
+        return ("digest", problem) if problem else None
+
+    def descriptor(self) -> Descriptor:
+        return Descriptor(
+            self.mediaType,
+            self.digest,
+            self.size,
+            tuple(sorted(self.annotations or ())),
+            self.platform.platform() if self.platform is not None else None,
+        )
+
+
+@dataclass(frozen=True)
+class ManifestJson:
+    """The keys of an image manifest that are read here (a Docker v2 manifest has the same)."""
+
+    extra_keys_ignored = True  # schemaVersion, mediaType, subject, ...
+    config: DescriptorJson
+    layers: Tuple[DescriptorJson, ...] = ()
+    annotations: Optional[Tuple[Tuple[str, str], ...]] = None
+
+    def annotation(self, key: str) -> Optional[str]:
+        return dict(self.annotations or ()).get(key)
+
+
+@dataclass(frozen=True)
+class ImageIndexJson:
+    """The keys of an image index (a layout's index.json, or a Docker manifest list) read here."""
+
+    extra_keys_ignored = True  # schemaVersion, mediaType, annotations, ...
+    manifests: Tuple[DescriptorJson, ...] = ()
+
+    def descriptors(self) -> Tuple[Descriptor, ...]:
+        return tuple(m.descriptor() for m in self.manifests)

@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ocibuild.common.atomic import atomic_output, write_bytes_atomically
 from ocibuild.common.digests import sha256_digest
+from ocibuild.common.validate import decode
 from ocibuild.errors import OciBuildError
 from ocibuild.oci.descriptors import (
     DOCKER_MANIFEST,
@@ -17,6 +18,8 @@ from ocibuild.oci.descriptors import (
     MANIFEST,
     REF_NAME,
     Descriptor,
+    ImageIndexJson,
+    ManifestJson,
     canonical_json,
 )
 from ocibuild.oci.layers import LayerFacts, verify_layer
@@ -33,6 +36,7 @@ __all__ = [
     "LayoutWriter",
     "layout_index",
     "layout_files",
+    "pick_index_entry",
 ]
 
 OCI_LAYOUT_FILE = "oci-layout"
@@ -98,6 +102,44 @@ def _read_json(path: Path, what: str) -> Any:
     return _json_text(data, str(path), what)
 
 
+@dataclass(frozen=True)
+class _OciLayoutJson:
+    extra_keys_ignored = True
+    imageLayoutVersion: str
+
+    def invalid_reason(self) -> Optional[Tuple[str, str]]:
+        if self.imageLayoutVersion != "1.0.0":
+            return (
+                "imageLayoutVersion",
+                f"is {self.imageLayoutVersion!r}: only OCI image layout 1.0.0 is read",
+            )
+        return None
+
+
+@dataclass(frozen=True)
+class _RootfsJson:
+    extra_keys_ignored = True  # type
+    diff_ids: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _ConfigJson:
+    """The keys of an image config read here: the platform and the layers' diff_ids."""
+
+    extra_keys_ignored = True  # config, history, created, ...: kept as they are, not judged here
+    os: Optional[str] = None
+    architecture: Optional[str] = None
+    variant: Optional[str] = None
+    rootfs: Optional[_RootfsJson] = None
+
+    def platform(self) -> Platform:
+        return Platform(self.os or "", self.architecture or "", self.variant or "")
+
+
+def _blob_where(path: Path, what: str) -> str:
+    return f"{path} ({what} blob)"
+
+
 def _read_json_blob(layout: Path, descriptor: Descriptor, what: str) -> Dict[str, Any]:
     path = blob_path(layout, descriptor.digest)
     try:
@@ -112,15 +154,15 @@ def _read_json_blob(layout: Path, descriptor: Descriptor, what: str) -> Dict[str
             f"{path}: {what} blob does not match its digest (expected {descriptor.digest}, {descriptor.size} bytes; "
             f"found {found}, {len(data)} bytes): the layout is corrupt, rebuild it"
         )
-    value = _json_text(data, f"{path} ({what} blob)", what)
+    value = _json_text(data, _blob_where(path, what), what)
     if not isinstance(value, dict):
         raise OciBuildError(f"{path}: {what} blob must be a JSON object")
     return value
 
 
-def _pick_entry(layout: Path, index: Dict[str, Any], tag: Optional[str]) -> Descriptor:
-    where = str(layout / INDEX_FILE)
-    entries = [Descriptor.from_json(m, where) for m in index.get("manifests") or []]
+def pick_index_entry(index: Any, where: str, tag: Optional[str]) -> Descriptor:
+    """The entry of a layout's index.json (parsed) tagged `tag`, or its only one."""
+    entries = list(decode(ImageIndexJson, index, where).descriptors())
     if tag is not None:
         entries = [e for e in entries if e.annotation(REF_NAME) == tag]
     if len(entries) != 1:
@@ -134,10 +176,16 @@ def _pick_entry(layout: Path, index: Dict[str, Any], tag: Optional[str]) -> Desc
 def _load_image(layout: Path, descriptor: Descriptor, checked: Dict[str, LayerFacts]) -> LayoutImage:
     manifest = _read_json_blob(layout, descriptor, "manifest")
     where = str(blob_path(layout, descriptor.digest))
-    config_descriptor = Descriptor.from_json(manifest.get("config"), f"{where} config")
+    manifest_json = decode(
+        ManifestJson, manifest, _blob_where(blob_path(layout, descriptor.digest), "manifest")
+    )
+    config_descriptor = manifest_json.config.descriptor()
     config = _read_json_blob(layout, config_descriptor, "config")
-    diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
-    layer_descriptors = [Descriptor.from_json(d, f"{where} layers") for d in manifest.get("layers") or []]
+    config_json = decode(
+        _ConfigJson, config, _blob_where(blob_path(layout, config_descriptor.digest), "config")
+    )
+    diff_ids = config_json.rootfs.diff_ids if config_json.rootfs is not None else ()
+    layer_descriptors = [d.descriptor() for d in manifest_json.layers]
     if len(diff_ids) != len(layer_descriptors):
         raise OciBuildError(
             f"{where}: the manifest has {len(layer_descriptors)} layers but its config "
@@ -151,9 +199,7 @@ def _load_image(layout: Path, descriptor: Descriptor, checked: Dict[str, LayerFa
             )
             checked[layer.digest] = facts
         layers.append(checked[layer.digest])
-    platform = Platform(
-        str(config.get("os") or ""), str(config.get("architecture") or ""), str(config.get("variant") or "")
-    )
+    platform = config_json.platform()
     if not platform.os or not platform.architecture:
         if descriptor.platform is None:
             raise OciBuildError(
@@ -168,26 +214,22 @@ def _load_image(layout: Path, descriptor: Descriptor, checked: Dict[str, LayerFa
 def load_layout(path: Path, tag: Optional[str] = None) -> OciLayout:
     """Parse the layout at `path`: the image tagged `tag` (or the only one), every blob checked."""
     path = Path(path)
-    layout_version = _read_json(path / OCI_LAYOUT_FILE, "oci-layout file")
-    if not isinstance(layout_version, dict) or layout_version.get("imageLayoutVersion") != "1.0.0":
-        raise OciBuildError(f"{path / OCI_LAYOUT_FILE}: not an OCI image layout version 1.0.0")
+    decode(_OciLayoutJson, _read_json(path / OCI_LAYOUT_FILE, "oci-layout file"), str(path / OCI_LAYOUT_FILE))
     index = _read_json(path / INDEX_FILE, "index.json")
-    if not isinstance(index, dict):
-        raise OciBuildError(f"{path / INDEX_FILE}: must be a JSON object")
-    top = _pick_entry(path, index, tag)
+    top = pick_index_entry(index, str(path / INDEX_FILE), tag)
     checked: Dict[str, LayerFacts] = {}
     if top.media_type in _MANIFEST_TYPES:
         images = [_load_image(path, top, checked)]
     elif top.media_type in _INDEX_TYPES:
         image_index = _read_json_blob(path, top, "image index")
-        where = str(blob_path(path, top.digest))
+        index_blob = blob_path(path, top.digest)
         images = [
-            _load_image(path, Descriptor.from_json(m, where), checked)
-            for m in image_index.get("manifests") or []
-            if m.get("mediaType") in _MANIFEST_TYPES
+            _load_image(path, m, checked)
+            for m in decode(ImageIndexJson, image_index, _blob_where(index_blob, "image index")).descriptors()
+            if m.media_type in _MANIFEST_TYPES
         ]
         if not images:
-            raise OciBuildError(f"{where}: the image index lists no image manifests")
+            raise OciBuildError(f"{index_blob}: the image index lists no image manifests")
     else:
         raise OciBuildError(
             f"{path / INDEX_FILE}: unsupported media type {top.media_type!r} for {top.digest}"

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
 from ocibuild.common.architectures import OCI_PLATFORMS
+from ocibuild.common.validate import decode
 from ocibuild.errors import OciBuildError
 
 __all__ = [
     "Platform",
+    "PlatformJson",
     "ALPINE_PLATFORMS",
     "platform_for_alpine_arch",
     "alpine_arch_for_platform",
@@ -34,13 +36,20 @@ class Platform:
 
     @classmethod
     def from_json(cls, value: Any, where: str) -> "Platform":
-        if (
-            not isinstance(value, dict)
-            or not isinstance(value.get("os"), str)
-            or not isinstance(value.get("architecture"), str)
-        ):
-            raise OciBuildError(f"{where}: a platform needs string `os` and `architecture`, got {value!r}")
-        return cls(value["os"], value["architecture"], str(value.get("variant") or ""))
+        return decode(PlatformJson, value, where).platform()
+
+
+@dataclass(frozen=True)
+class PlatformJson:
+    """A platform as an index or config writes it, for the core's validator."""
+
+    extra_keys_ignored = True  # os.version, os.features: not ours to judge
+    os: str
+    architecture: str
+    variant: Optional[str] = None
+
+    def platform(self) -> Platform:
+        return Platform(self.os, self.architecture, self.variant or "")
 
 
 # Alpine (apk) architecture name -> OCI platform, from the core's one architecture table.
