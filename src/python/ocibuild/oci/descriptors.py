@@ -158,8 +158,12 @@ class ManifestJson:
 class ImageIndexJson:
     """The keys of an image index (a layout's index.json, or a Docker manifest list) read here."""
 
-    extra_keys_ignored = True  # schemaVersion, mediaType, annotations, ...
+    extra_keys_ignored = True  # schemaVersion, mediaType, subject, ...
     manifests: Tuple[DescriptorJson, ...] = ()
+    annotations: Optional[Tuple[Tuple[str, str], ...]] = None
+
+    def annotation(self, key: str) -> Optional[str]:
+        return dict(self.annotations or ()).get(key)
 
     def descriptors(self) -> Tuple[Descriptor, ...]:
         return tuple(m.descriptor() for m in self.manifests)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from ocibuild.common.validate import decode
 from ocibuild.errors import OciBuildError
 from ocibuild.oci.descriptors import (
     BASE_NAME,
@@ -22,10 +23,11 @@ from ocibuild.oci.descriptors import (
     DOCKER_MANIFEST_LIST,
     INDEX,
     MANIFEST,
-    REF_NAME,
     Descriptor,
+    ImageIndexJson,
+    ManifestJson,
 )
-from ocibuild.oci.layout import INDEX_FILE, OCI_LAYOUT_FILE, blob_path
+from ocibuild.oci.layout import INDEX_FILE, OCI_LAYOUT_FILE, blob_path, pick_index_entry
 from ocibuild.registry.client import RegistryClient, short_digest
 from ocibuild.registry.reference import Reference, check_tag, is_registry_component
 from ocibuild.strictload import load_json
@@ -125,39 +127,31 @@ def read_layout(layout: Path, tag: Optional[str] = None) -> LayoutContent:
         index = load_json(index_path.read_text(encoding="utf-8"), str(index_path))
     except OSError as e:
         raise OciBuildError(f"{index_path}: cannot read the layout's index ({e.strerror or e})") from None
-    if not isinstance(index, dict):
-        raise OciBuildError(f"{index_path}: must be a JSON object")
-    entries = [Descriptor.from_json(m, str(index_path)) for m in index.get("manifests") or []]
-    if tag is not None:
-        entries = [e for e in entries if e.annotation(REF_NAME) == tag]
-    if len(entries) != 1:
-        wanted = f"tagged {tag!r}" if tag is not None else "in all"
-        raise OciBuildError(
-            f"{index_path}: expected exactly one image {wanted}, found {len(entries)}; name the tag"
-        )
+    top = pick_index_entry(index, str(index_path), tag)
 
     blobs: Dict[str, LayoutBlob] = {}
     manifests: Dict[str, LayoutManifest] = {}
     base_names: List[str] = []
+
+    def note_base(base: Optional[str]) -> None:
+        if base is not None and base not in base_names:
+            base_names.append(base)
 
     def visit(descriptor: Descriptor, where: str) -> None:
         if descriptor.digest in manifests:
             return
         data, value = _read_manifest(layout, descriptor)
         blob_where = str(blob_path(layout, descriptor.digest))
-        base = (value.get("annotations") or {}).get(BASE_NAME)
-        if isinstance(base, str) and base not in base_names:
-            base_names.append(base)
         if descriptor.media_type in _MANIFEST_TYPES:
-            config = Descriptor.from_json(value.get("config"), f"{blob_where} config")
-            layers = [Descriptor.from_json(d, f"{blob_where} layers") for d in value.get("layers") or []]
-            for blob in [config, *layers]:
+            manifest = decode(ManifestJson, value, blob_where)
+            note_base(manifest.annotation(BASE_NAME))
+            for blob in [d.descriptor() for d in (manifest.config, *manifest.layers)]:
                 if blob.digest not in blobs:
                     blobs[blob.digest] = _layout_blob(layout, blob)
         elif descriptor.media_type in _INDEX_TYPES:
-            children = [
-                Descriptor.from_json(m, f"{blob_where} manifests") for m in value.get("manifests") or []
-            ]
+            image_index = decode(ImageIndexJson, value, blob_where)
+            note_base(image_index.annotation(BASE_NAME))
+            children = image_index.descriptors()
             if not children:
                 raise OciBuildError(f"{blob_where}: the image index lists no manifests")
             for child in children:
@@ -168,7 +162,7 @@ def read_layout(layout: Path, tag: Optional[str] = None) -> LayoutContent:
             )
         manifests[descriptor.digest] = LayoutManifest(descriptor, data)
 
-    visit(entries[0], str(index_path))
+    visit(top, str(index_path))
     return LayoutContent(layout, tuple(blobs.values()), tuple(manifests.values()), tuple(base_names))
 
 
