@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pants.engine.addresses import Address
 from pants.engine.target import InvalidFieldException
-from pants_oci.goals.publish import Signing, plan_pushes, publish_environment, push_argv
+from pants_oci.goals.publish import Signing, plan_pushes, publish_environment, push_argv, push_environment
 from pants_oci.goals.verify import verify_argv
 from pants_oci.subsystems.registries import ALL_DEFAULT_REGISTRIES, OciRegistries, OciRegistryError
 from pants_oci.target_types import OciImageRegistriesField, OciImageTagsField
@@ -140,3 +140,10 @@ def test_publish_environment_passes_requested_names_and_every_registry_credentia
         "OCI_REGISTRY_GHCR_IO_PASSWORD": "p",
         "OCI_REGISTRY_USERNAME": "u",
     }
+
+
+def test_the_signing_password_variable_reaches_the_push_whatever_its_name() -> None:
+    complete = {"MY_PW": "secret", "OTHER": "x", "PATH": "/bin"}
+    signing = Signing("/keys/cosign.key", "MY_PW", "simple")
+    assert push_environment(complete, ["PATH"], signing) == {"PATH": "/bin", "MY_PW": "secret"}
+    assert push_environment(complete, ["PATH"], None) == {"PATH": "/bin"}

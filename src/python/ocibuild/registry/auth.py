@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
 import requests
@@ -73,9 +73,12 @@ def basic_header(credentials: Credentials) -> str:
     return "Basic " + base64.b64encode(raw).decode("ascii")
 
 
+_TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")
+
+
 @dataclass
 class _Token:
-    value: str
+    value: str = field(repr=False)
     expires: float  # time.monotonic() after which it is refreshed before use
 
 
@@ -170,6 +173,9 @@ class Authorizer:
             value = None
         if not isinstance(value, str) or not value:
             raise OciBuildError(f"{self.registry}: token service {realm_host} answered no token")
+        if not _TOKEN_CHARS.fullmatch(value):
+            # It goes into a header: a newline would make requests quote it in an exception.
+            raise OciBuildError(f"{self.registry}: token service {realm_host} answered a malformed token")
         # Refresh a little early; a 401 refreshes anyway.
         token = _Token(value, time.monotonic() + max(lifetime - 10, lifetime / 2))
         self._tokens[scopes] = token

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Callable, Dict, List, Optional, Sequence, Tuple, Union
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from ocibuild.errors import OciBuildError
@@ -37,7 +37,13 @@ ALL_MANIFEST_TYPES = (OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_
 DEFAULT_CHUNK_THRESHOLD = 32 << 20  # blobs above this go in PATCH chunks
 DEFAULT_CHUNK_SIZE = 16 << 20
 _MAX_RETRY_AFTER = 120.0  # seconds; a longer Retry-After is capped rather than obeyed
-_TRANSPORT_ERRORS = (requests.ConnectionError, requests.Timeout)
+# Transient: retried. A cut mid-response is one too (ChunkedEncodingError, ContentDecodingError).
+_TRANSPORT_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
 
 Source = Union[Path, bytes]
 Body = Optional[Callable[[], Union[bytes, IO[bytes]]]]
@@ -178,7 +184,9 @@ class RegistryClient:
         params: Optional[Dict[str, str]],
     ) -> requests.Response:
         all_headers = dict(headers or {})
-        if authorization:
+        # Credentials go only to the registry itself (scheme and host:port), never to another host an
+        # upload `Location` names, nor over http when the registry is https.
+        if authorization and _origin(url) == _origin(self.base_url):
             all_headers["Authorization"] = authorization
         data = body() if body is not None else None
         try:
@@ -198,6 +206,13 @@ class RegistryClient:
                 # Redirects (blob storage) keep no Authorization header across hosts: requests drops it.
                 allow_redirects=method in ("GET", "HEAD"),
             )
+        except _TRANSPORT_ERRORS:
+            raise
+        except requests.RequestException as e:
+            # Anything else requests raises may quote a header (an Authorization value): name its type only.
+            raise OciBuildError(
+                f"{self.registry}: {method} {urlsplit(url).path} could not be sent ({type(e).__name__})"
+            ) from None
         finally:
             if data is not None and not isinstance(data, bytes):
                 data.close()
@@ -286,7 +301,12 @@ class RegistryClient:
                     auth=(credentials.username, credentials.password) if credentials else None,
                     timeout=(self.timeout, self.timeout),
                 )
-            except _TRANSPORT_ERRORS as e:
+            except requests.RequestException as e:
+                if not isinstance(e, _TRANSPORT_ERRORS):
+                    raise OciBuildError(
+                        f"{self.registry}: its token service {urlsplit(realm).netloc} could not be asked "
+                        f"({type(e).__name__})"
+                    ) from None
                 problem = _transport_problem(e)
                 if attempt >= self.max_attempts:
                     raise OciBuildError(
@@ -431,7 +451,13 @@ class RegistryClient:
         location = response.headers.get("Location")
         if not location:
             raise OciBuildError(f"{self.registry}: {what} in {repository}: the registry sent no Location")
-        return urljoin(self.base_url + "/", location)
+        url = urljoin(self.base_url + "/", location)
+        if urlsplit(url).scheme != urlsplit(self.base_url).scheme:
+            raise OciBuildError(
+                f"{self.registry}: {what} in {repository}: the registry sent an upload Location with another "
+                f"scheme ({urlsplit(url).scheme}): refusing to send the image there"
+            )
+        return url
 
     def _start_upload(self, repository: str) -> str:
         what = "upload start"
@@ -644,7 +670,7 @@ class RegistryClient:
             what=what,
             headers={"Accept": OCI_INDEX},
         )
-        if response.status_code in (404, 405):
+        if response.status_code in (400, 404, 405):  # as go-containerregistry: no referrers API
             return None
         if response.status_code != 200:
             raise self._fail(response, repository, what)
@@ -655,6 +681,11 @@ class RegistryClient:
         if not isinstance(value, dict):
             raise OciBuildError(f"{self.registry}: {what} in {repository} is not a JSON object")
         return value
+
+
+def _origin(url: str) -> Tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc.lower()
 
 
 def _transport_problem(error: Exception) -> str:

@@ -125,6 +125,15 @@ def publish_environment(complete: Mapping[str, str], requested: Sequence[str]) -
     return env
 
 
+def push_environment(
+    complete: Mapping[str, str], requested: Sequence[str], signing: Optional[Signing]
+) -> Dict[str, str]:
+    """What the push process sees: `publish_environment`, plus the signing key's password variable
+    whatever `[oci].signing_key_password_env` names it."""
+    password_env = (signing.password_env,) if signing else ()
+    return publish_environment(complete, (*requested, *password_env))
+
+
 class PublishOciImageRequest(PublishRequest):
     pass
 
@@ -204,8 +213,8 @@ async def publish_oci_image(
         return PublishProcesses(
             [PublishPackages(names=names, description=f"(by `{field_set.skip_push.alias}` on {owner})")]
         )
-    env = publish_environment(complete_env, oci.publish_env_vars)
     signing = signing_from_options(oci, build_root.path)
+    env = push_environment(complete_env, oci.publish_env_vars, signing)
     jobs = []
     for push in plan:
         if push.registry.skip_push:
