@@ -2,11 +2,11 @@
 proxy, which counts every request) and two versions of a fixture mirror: a signed index and
 real-format packages made with testutil.apkbuild (a tzdata and a CA bundle of real certificates).
 
-Night 1 publishes (latest and the dated tag, signed), and the rebuild in a clean checkout gives the
-same digest; night 2 on the same mirror writes nothing; night 3 (newer tzdata, one CA root removed
-and one added) fails with the registry going down mid-push, leaving `latest` at night 1's image,
-and its rerun publishes a new digest with the changelog naming the changes; a night with the
-mirror gone fails and writes nothing.
+Night 1 publishes (latest and the dated tag, signed, SBOM attested), and the rebuild in a clean
+checkout gives the same digest; night 2 on the same mirror writes nothing; night 3 (newer tzdata,
+one CA root removed and one added) as a dry run writes nothing, then fails with the registry going
+down mid-push, leaving `latest` at night 1's image, and its rerun publishes a new digest with the
+changelog naming the changes; a night with the mirror gone fails and writes nothing.
 """
 
 from __future__ import annotations
@@ -225,6 +225,14 @@ def run_nights(
     # Night 3: newer tzdata and CA bundle; the registry goes down at the first manifest upload.
     mirror.unlink()
     mirror.symlink_to(tmp_path / "mirror-2")
+    # A dry run first: the changelog and the plan, exit 0, nothing written.
+    proxy.reset()
+    out = ok(nightly(checkout, proxy, key, NIGHT_3, "--dry-run"))
+    assert "upgraded tzdata 2024a-r0 → 2024b-r0" in out
+    assert f"publish {proxy.address}/nightly/base:latest" in out and f"(was {night1})" in out
+    assert out.rstrip().endswith("dry run: 1 of 1 image push(es) planned, nothing pushed")
+    assert writes(proxy) == 0 and tag("latest") == night1
+    assert json.loads((checkout / "dist/nightly/result.json").read_text()) == {"status": "dry-run"}
     proxy.reset()
     proxy.inject(Fault("down", method="PUT", path_contains="/manifests/"))
     failed = nightly(checkout, proxy, key, NIGHT_3)
