@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Optional, Tuple
 
 import pytest
-from ocibuild.common.validate import decode
+from ocibuild.common.validate import NonEmptyStr, decode
 from ocibuild.errors import OciBuildError
 
 
@@ -47,3 +47,21 @@ def test_a_reason_with_a_key_names_the_keys_path():
 
 def test_valid_records_decode():
     assert decode(_Doc, {"ports": [{"number": 80}]}, "f.json") == _Doc(ports=(_Port(80),))
+
+
+@dataclass(frozen=True)
+class _Named:
+    name: NonEmptyStr
+    aliases: Tuple[NonEmptyStr, ...] = ()
+
+
+def test_non_empty_strings():
+    assert decode(_Named, {"name": "a", "aliases": ["b"]}, "f.json") == _Named(
+        NonEmptyStr("a"), (NonEmptyStr("b"),)
+    )
+    with pytest.raises(OciBuildError) as e:
+        decode(_Named, {"name": ""}, "f.json")
+    assert str(e.value) == "f.json: `name` must be a non-empty string, got ''"
+    with pytest.raises(OciBuildError) as e:
+        decode(_Named, {"name": "a", "aliases": 1}, "f.json")
+    assert str(e.value) == "f.json: `aliases` must be a list of non-empty strings, got 1"

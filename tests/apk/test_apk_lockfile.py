@@ -146,60 +146,81 @@ def _pkg0(doc):
 @pytest.mark.parametrize(
     "edit, fragment",
     [
-        (lambda d: d.update(version="v2"), "version: unsupported lockfile version 'v2'"),
-        (lambda d: d.update(extra=1), "top level: unknown key 'extra'"),
-        (lambda d: d["config"].update(checksum="sha256-xyz"), "config.checksum: malformed value"),
+        (lambda d: d.update(version="v2"), "`version` is 'v2', an unsupported lockfile version"),
+        (lambda d: d.update(extra=1), "lock.json: has unknown key(s) extra;"),
+        (lambda d: d["config"].update(checksum="sha256-xyz"), "`config.checksum` has a malformed value"),
         (
             lambda d: d["config"].update(checksum="sha256-" + "0" * 64),
-            "config.checksum: malformed value 'sha256-000",  # hex, as we wrote it before
+            "`config.checksum` has a malformed value 'sha256-000",  # hex, as we wrote it before
         ),
         (
             lambda d: _pkg0(d).update(size="3000"),
-            "contents.packages[0].size: expected a non-negative integer",
+            "`contents.packages[0].size` must be an integer, got '3000'",
         ),
-        (lambda d: _pkg0(d).update(sha256="E" * 64), "contents.packages[0].sha256: malformed value"),
-        (lambda d: _pkg0(d).update(checksum="sha1-abc"), "contents.packages[0].checksum: malformed value"),
+        (lambda d: _pkg0(d).update(sha256="E" * 64), "`contents.packages[0].sha256` has a malformed value"),
+        (
+            lambda d: _pkg0(d).update(checksum="sha1-abc"),
+            "`contents.packages[0].checksum` has a malformed value",
+        ),
         (
             lambda d: _pkg0(d).update(checksum="Q1" + "A" * 27 + "="),
-            "checksum Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA= of musl is not that of its control member",
+            "`contents.packages[0].checksum` is Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=, not that of the control member of musl",
         ),
         (
             lambda d: _pkg0(d)["control"].update(checksum="sha1-" + "C" * 40 + "="),
-            "contents.packages[0].control.checksum: malformed value",  # base64, but not 20 bytes
+            "`contents.packages[0].control.checksum` has a malformed value",  # base64, but not 20 bytes
         ),
-        (lambda d: _pkg0(d)["data"].update(range="bytes=1100"), "contents.packages[0].data.range: malformed"),
+        (
+            lambda d: _pkg0(d)["data"].update(range="bytes=1100"),
+            "`contents.packages[0].data.range` has a malformed range",
+        ),
         (
             lambda d: _pkg0(d)["data"].update(checksum="md5-AAAA"),
-            "contents.packages[0].data.checksum: malformed",
+            "`contents.packages[0].data.checksum` has a malformed value",
         ),
-        (lambda d: _pkg0(d).update(size=2999), "ranges of musl do not tile its 2999 bytes"),
-        (lambda d: _pkg0(d).pop("data"), "contents.packages[0]: missing key 'data'"),
-        (lambda d: _pkg0(d).pop("size"), "musl has one of `sha256` and `size` without the other"),
-        (lambda d: _pkg0(d).update(provides=[""]), "contents.packages[0].provides[0]: expected a non-empty"),
-        (lambda d: _pkg0(d).update(replaces="x"), "contents.packages[0].replaces: expected a list"),
+        (
+            lambda d: _pkg0(d).update(size=2999),
+            "`contents.packages[0]` has signature/control/data ranges of musl that do not tile its 2999 bytes",
+        ),
+        (lambda d: _pkg0(d).pop("data"), "`contents.packages[0].data` is required"),
+        (
+            lambda d: _pkg0(d).pop("size"),
+            "`contents.packages[0]` has one of `sha256` and `size` of musl without the other",
+        ),
+        (
+            lambda d: _pkg0(d).update(provides=[""]),
+            "`contents.packages[0].provides[0]` must be a non-empty string, got ''",
+        ),
+        (lambda d: _pkg0(d).update(replaces="x"), "`contents.packages[0].replaces` must be a list"),
         (
             lambda d: d["contents"]["keyring"][0].update(content="not a key"),
-            "keyring[0].content: not a PEM public key",
+            "`contents.keyring[0].content` is not a usable key: not a PEM public key",
         ),
         (
             lambda d: d["contents"]["keyring"][0].update(
                 content="# cl\u00e9\n" + d["contents"]["keyring"][0]["content"]
             ),
-            "keyring[0].content: the PEM key holds non-ASCII bytes",
+            "`contents.keyring[0].content` is not a usable key: the PEM key holds non-ASCII bytes",
         ),
         (
             lambda d: d["contents"]["keyring"][0].update(data=d["contents"]["keyring"][0].pop("content")),
-            "unknown key 'data' (older ocibuild locks named the key's PEM `data`; apko names it `content`)",
+            "`contents.keyring[0].data` is the older ocibuild name of the key's PEM; apko names it `content`",
         ),
-        (lambda d: d["contents"]["keyring"].append(d["contents"]["keyring"][0]), "a key name appears twice"),
-        (lambda d: d["contents"]["packages"].append(copy.deepcopy(_pkg0(d))), "musl (x86_64) appears twice"),
+        (
+            lambda d: d["contents"]["keyring"].append(d["contents"]["keyring"][0]),
+            "`contents.keyring` names a key twice",
+        ),
+        (
+            lambda d: d["contents"]["packages"].append(copy.deepcopy(_pkg0(d))),
+            "`contents.packages` lists musl (x86_64) twice",
+        ),
         (
             lambda d: d["contents"]["packages"].insert(1, d["contents"]["packages"].pop(2)),
-            "packages of x86_64 are not grouped together",
+            "`contents.packages` does not group the packages of x86_64 together",
         ),
         (
             lambda d: d["contents"].update(runtime_repositories=[{"name": "x"}]),
-            "contents.runtime_repositories[0]: missing key 'url'",
+            "`contents.runtime_repositories[0].url` is required",
         ),
     ],
 )
@@ -210,6 +231,12 @@ def test_strict_validation(edit, fragment: str) -> None:
     assert msg.startswith("images/static/apko.lock.json: ")
     assert fragment in msg
     assert "re-lock the resolve" in msg and "\n" not in msg
+
+
+def test_go_nil_lists_read_as_empty() -> None:
+    # Go's encoding/json writes a nil slice without omitempty as null
+    text = _mutate(lambda d: d["contents"].update(build_repositories=None, runtime_repositories=None))
+    assert load_lockfile(text, "lock.json") == LOCK
 
 
 def test_not_json_and_duplicate_keys() -> None:

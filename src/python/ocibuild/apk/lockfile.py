@@ -20,11 +20,12 @@ import json
 import posixpath
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 from urllib.parse import unquote
 
 from ocibuild.apk.version import parse_dependency
 from ocibuild.common.digests import base64_checksum
+from ocibuild.common.validate import NonEmptyStr, decode
 from ocibuild.contract import RELOCK
 from ocibuild.errors import OciBuildError
 from ocibuild.strictload import load_json
@@ -317,89 +318,210 @@ def dump_lockfile(lock: Lockfile) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=True) + "\n"
 
 
-# ---- reading (strict: a lock is machine-written, so anything unexpected means it was damaged) ------
+# ---- reading: the lock as written, for the core's validator --------------------------------------
 
 
-class _Reader:
-    def __init__(self, origin: str) -> None:
-        self.origin = origin
+def _malformed(value: str, expected: str = "") -> str:
+    return f"has a malformed value {value!r}" + (f", expected {expected}" if expected else "")
 
-    def fail(self, where: str, what: str) -> "OciBuildError":
-        return OciBuildError(f"{self.origin}: {where}: {what}; {_RELOCK}")
 
-    def mapping(
-        self, value: Any, where: str, keys: Sequence[str], optional: Sequence[str] = ()
-    ) -> Dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(where, "expected an object")
-        unknown = sorted(set(value) - set(keys) - set(optional))
-        if unknown:
-            hint = " (older ocibuild locks named the key's PEM `data`; apko names it `content`)"
-            raise self.fail(where, f"unknown key {unknown[0]!r}" + (hint if unknown[0] == "data" else ""))
-        missing = [k for k in keys if k not in value]
-        if missing:
-            raise self.fail(where, f"missing key {missing[0]!r}")
-        return value
+def _section_checksum_problem(text: str) -> Optional[str]:
+    match = _SECTION_CHECKSUM.match(text)
+    if not match or _b64_digest(match.group(2), match.group(1)) is None:
+        return _malformed(text, "sha1-<base64> or sha256-<base64>")
+    return None
 
-    def items(self, value: Any, where: str) -> List[Any]:
-        if not isinstance(value, list):
-            raise self.fail(where, "expected a list")
-        return value
 
-    def text(self, value: Any, where: str, pattern: Optional["re.Pattern[str]"] = None) -> str:
-        if not isinstance(value, str) or not value:
-            raise self.fail(where, "expected a non-empty string")
-        if pattern is not None and not pattern.match(value):
-            raise self.fail(where, f"malformed value {value!r}")
-        return value
+def _first(checks: Sequence[Tuple[str, Optional[str]]]) -> Optional[Tuple[str, str]]:
+    """The first (key, problem) of `checks` that has a problem."""
+    return next(((key, problem) for key, problem in checks if problem), None)
 
-    def integer(self, value: Any, where: str) -> int:
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise self.fail(where, "expected a non-negative integer")
-        return value
 
-    def strings(self, value: Any, where: str) -> Tuple[str, ...]:
-        return tuple(self.text(v, f"{where}[{i}]") for i, v in enumerate(self.items(value, where)))
+@dataclass(frozen=True)
+class _SectionJson:
+    range: NonEmptyStr  # "bytes=<first>-<last>", inclusive
+    checksum: NonEmptyStr
 
-    def checksum(self, value: Any, where: str) -> str:
-        text = self.text(value, where)
-        match = _SECTION_CHECKSUM.match(text)
-        if not match or _b64_digest(match.group(2), match.group(1)) is None:
-            raise self.fail(where, f"malformed value {text!r}, expected sha1-<base64> or sha256-<base64>")
-        return text
-
-    def section(self, value: Any, where: str) -> LockedSection:
-        obj = self.mapping(value, where, ("range", "checksum"))
-        match = _RANGE.match(self.text(obj["range"], f"{where}.range"))
+    def invalid_reason(self) -> Optional[Tuple[str, str]]:
+        match = _RANGE.match(self.range)
         if not match or int(match.group(2)) < int(match.group(1)):
-            raise self.fail(f"{where}.range", f"malformed range {obj['range']!r}")
-        checksum = self.checksum(obj["checksum"], f"{where}.checksum")
-        return LockedSection(int(match.group(1)), int(match.group(2)) + 1, checksum)
+            return ("range", f"has a malformed range {self.range!r}")
+        return _first([("checksum", _section_checksum_problem(self.checksum))])
 
-    def repositories(self, value: Any, where: str) -> Tuple[LockedRepository, ...]:
-        repositories = []
-        for i, repo in enumerate(self.items(value, where)):
-            at = f"{where}[{i}]"
-            repo = self.mapping(repo, at, ("name", "url", "architecture"))
-            repositories.append(
-                LockedRepository(*(self.text(repo[k], f"{at}.{k}") for k in ("name", "url", "architecture")))
-            )
-        return tuple(repositories)
+    def section(self) -> LockedSection:
+        match = _RANGE.match(self.range)
+        assert match is not None  # invalid_reason() checked it
+        return LockedSection(int(match.group(1)), int(match.group(2)) + 1, self.checksum)
 
 
-_APKO_PACKAGE_KEYS = ("name", "url", "version", "architecture", "signature", "control", "data")
-_OUR_PACKAGE_KEYS = ("checksum", "sha256", "size", "replaces", "dependencies", "provides")
+@dataclass(frozen=True)
+class _PackageJson:
+    # apko's keys
+    name: NonEmptyStr
+    url: NonEmptyStr
+    version: NonEmptyStr
+    architecture: NonEmptyStr
+    signature: _SectionJson
+    control: _SectionJson
+    data: _SectionJson
+    checksum: Optional[NonEmptyStr] = None  # None: a lock from apko before 0.13
+    # ours
+    sha256: Optional[NonEmptyStr] = None
+    size: Optional[int] = None
+    replaces: Optional[Tuple[NonEmptyStr, ...]] = None
+    dependencies: Optional[Tuple[NonEmptyStr, ...]] = None
+    provides: Optional[Tuple[NonEmptyStr, ...]] = None
 
+    def _control_q1(self) -> Optional[str]:
+        """ "Q1" + the control member's sha1 (the index's C: line), if it is a sha1."""
+        algorithm, _, digest_b64 = self.control.checksum.partition("-")
+        return "Q1" + digest_b64 if algorithm == "sha1" else None
 
-def _key(r: _Reader, k: Any, where: str, check_keys: bool) -> LockedKey:
-    k = r.mapping(k, where, ("name", "url"), ("content",))
-    pem: Optional[bytes] = None
-    if "content" in k:
-        pem = r.text(k["content"], f"{where}.content").encode("utf-8")
-        problem = _public_pem_problem(pem) if check_keys else None
+    def invalid_reason(self) -> Union[None, str, Tuple[str, str]]:
+        problem = _first(
+            [
+                (
+                    "checksum",
+                    _malformed(self.checksum) if self.checksum and not _Q1.match(self.checksum) else None,
+                ),
+                (
+                    "sha256",
+                    _malformed(self.sha256) if self.sha256 and not _SHA256_HEX.match(self.sha256) else None,
+                ),
+                (
+                    "size",
+                    f"must be a non-negative integer, got {self.size}" if (self.size or 0) < 0 else None,
+                ),
+            ]
+        )
         if problem:
-            raise r.fail(f"{where}.content", problem)
-    return LockedKey(r.text(k["name"], f"{where}.name"), r.text(k["url"], f"{where}.url"), pem)
+            return problem
+        control_q1 = self._control_q1()
+        if self.checksum is not None and control_q1 is not None and self.checksum != control_q1:
+            return ("checksum", f"is {self.checksum}, not that of the control member of {self.name}")
+        if self.checksum is None and control_q1 is None:
+            return ("checksum", f"is missing and the control checksum of {self.name} is not sha1")
+        if (self.sha256 is None) != (self.size is None):
+            return f"has one of `sha256` and `size` of {self.name} without the other"
+        signature, control, data = self.signature.section(), self.control.section(), self.data.section()
+        if not (
+            signature.start == 0
+            and signature.end == control.start
+            and control.end == data.start
+            and (self.size is None or data.end == self.size)
+        ):
+            size = f"its {self.size} bytes" if self.size is not None else "the file"
+            return f"has signature/control/data ranges of {self.name} that do not tile {size}"
+        return None
+
+    def package(self) -> LockedPackage:
+        checksum = self.checksum if self.checksum is not None else self._control_q1()
+        assert checksum is not None  # invalid_reason() checked it
+        return LockedPackage(
+            name=self.name,
+            version=self.version,
+            architecture=self.architecture,
+            url=self.url,
+            checksum=checksum,
+            signature=self.signature.section(),
+            control=self.control.section(),
+            data=self.data.section(),
+            sha256=self.sha256,
+            size=self.size,
+            replaces=self.replaces,
+            dependencies=self.dependencies,
+            provides=self.provides,
+        )
+
+
+@dataclass(frozen=True)
+class _KeyJson:
+    name: NonEmptyStr
+    url: NonEmptyStr
+    content: Optional[NonEmptyStr] = None  # the PEM; None in locks from apko before 0.13
+    data: Optional[str] = None  # refused: older ocibuild locks' name of `content`
+
+    def invalid_reason(self) -> Optional[Tuple[str, str]]:
+        if self.data is not None:
+            return ("data", "is the older ocibuild name of the key's PEM; apko names it `content`")
+        return None
+
+    def key(self) -> LockedKey:
+        return LockedKey(
+            self.name, self.url, self.content.encode("utf-8") if self.content is not None else None
+        )
+
+
+@dataclass(frozen=True)
+class _RepositoryJson:
+    name: NonEmptyStr
+    url: NonEmptyStr
+    architecture: NonEmptyStr
+
+    def repository(self) -> LockedRepository:
+        return LockedRepository(self.name, self.url, self.architecture)
+
+
+@dataclass(frozen=True)
+class _ContentsJson:
+    keyring: Tuple[_KeyJson, ...]
+    repositories: Tuple[_RepositoryJson, ...]
+    packages: Tuple[_PackageJson, ...]  # grouped by architecture, each group in install order
+    build_repositories: Tuple[_RepositoryJson, ...] = ()
+    runtime_repositories: Tuple[_RepositoryJson, ...] = ()
+
+    def invalid_reason(self) -> Optional[Tuple[str, str]]:
+        names = [k.key().signing_name for k in self.keyring]
+        if len(set(names)) != len(names):
+            return ("keyring", "names a key twice")
+        seen = set()
+        archs: List[str] = []  # in the order their groups start
+        for pkg in self.packages:
+            if (pkg.architecture, pkg.name) in seen:
+                return ("packages", f"lists {pkg.name} ({pkg.architecture}) twice")
+            seen.add((pkg.architecture, pkg.name))
+            if archs and archs[-1] != pkg.architecture and pkg.architecture in archs:
+                return ("packages", f"does not group the packages of {pkg.architecture} together")
+            if not archs or archs[-1] != pkg.architecture:
+                archs.append(pkg.architecture)
+        return None
+
+
+@dataclass(frozen=True)
+class _ConfigJson:
+    name: Optional[NonEmptyStr] = None
+    checksum: Optional[NonEmptyStr] = None  # "sha256-<base64>" of the spec
+
+    def invalid_reason(self) -> Optional[Tuple[str, str]]:
+        checksum = self.checksum
+        if checksum is not None and (
+            not checksum.startswith("sha256-") or _b64_digest(checksum[7:], "sha256") is None
+        ):
+            return ("checksum", _malformed(checksum, "sha256-<base64> (older ocibuild locks wrote hex)"))
+        return None
+
+
+@dataclass(frozen=True)
+class _VersionJson:
+    """Checked first: a lock of another version may have other keys."""
+
+    extra_keys_ignored = True
+    version: str
+
+    def invalid_reason(self) -> Optional[Tuple[str, str]]:
+        if self.version != _LOCKFILE_VERSION:
+            return (
+                "version",
+                f"is {self.version!r}, an unsupported lockfile version; expected {_LOCKFILE_VERSION!r}",
+            )
+        return None
+
+
+@dataclass(frozen=True)
+class _LockJson:
+    version: str
+    contents: _ContentsJson
+    config: Optional[_ConfigJson] = None  # None: a lock from apko before 0.13
 
 
 def _public_pem_problem(pem: bytes) -> Optional[str]:
@@ -408,111 +530,32 @@ def _public_pem_problem(pem: bytes) -> Optional[str]:
     return public_pem_problem(pem)
 
 
-def _package(r: _Reader, p: Any, where: str) -> LockedPackage:
-    p = r.mapping(p, where, _APKO_PACKAGE_KEYS, _OUR_PACKAGE_KEYS)
-    name = r.text(p["name"], f"{where}.name")
-    control = r.section(p["control"], f"{where}.control")
-    algorithm, _, digest_b64 = control.checksum.partition("-")
-    if "checksum" in p:
-        checksum = r.text(p["checksum"], f"{where}.checksum", _Q1)
-        if algorithm == "sha1" and checksum != "Q1" + digest_b64:
-            raise r.fail(where, f"checksum {checksum} of {name} is not that of its control member")
-    elif algorithm == "sha1":
-        checksum = "Q1" + digest_b64  # apko before 0.13: the same sha1 of the control member
-    else:
-        raise r.fail(where, f"{name} has no `checksum` and its control checksum is not sha1")
-    pkg = LockedPackage(
-        name=name,
-        version=r.text(p["version"], f"{where}.version"),
-        architecture=r.text(p["architecture"], f"{where}.architecture"),
-        url=r.text(p["url"], f"{where}.url"),
-        checksum=checksum,
-        signature=r.section(p["signature"], f"{where}.signature"),
-        control=control,
-        data=r.section(p["data"], f"{where}.data"),
-        sha256=r.text(p["sha256"], f"{where}.sha256", _SHA256_HEX) if "sha256" in p else None,
-        size=r.integer(p["size"], f"{where}.size") if "size" in p else None,
-        replaces=r.strings(p["replaces"], f"{where}.replaces") if "replaces" in p else None,
-        dependencies=r.strings(p["dependencies"], f"{where}.dependencies") if "dependencies" in p else None,
-        provides=r.strings(p["provides"], f"{where}.provides") if "provides" in p else None,
-    )
-    if (pkg.sha256 is None) != (pkg.size is None):
-        raise r.fail(where, f"{name} has one of `sha256` and `size` without the other")
-    if not (
-        pkg.signature.start == 0
-        and pkg.signature.end == pkg.control.start
-        and pkg.control.end == pkg.data.start
-        and (pkg.size is None or pkg.data.end == pkg.size)
-    ):
-        size = f"its {pkg.size} bytes" if pkg.size is not None else "the file"
-        raise r.fail(where, f"signature/control/data ranges of {name} do not tile {size}")
-    return pkg
-
-
 def load_lockfile(text: str, origin: str, check_keys: bool = True) -> Lockfile:
     """Read a lock written by us or by apko (any version writing "v1").
 
     `check_keys=False` skips parsing each key's PEM as an RSA key (which needs `cryptography`): for
     the Pants plugin, which only chooses downloads from the lock; the core's Processes that read the
     lock check its keys (and the packages' signatures) themselves."""
-    r = _Reader(origin)
     doc = load_json(text, origin)
-    doc = r.mapping(doc, "top level", ("version", "contents"), ("config",))
-    if doc["version"] != _LOCKFILE_VERSION:
-        raise r.fail(
-            "version", f"unsupported lockfile version {doc['version']!r}, expected {_LOCKFILE_VERSION!r}"
-        )
-    config = r.mapping(doc.get("config", {}), "config", (), ("name", "checksum"))
-    spec_checksum = None
-    if "checksum" in config:
-        spec_checksum = r.text(config["checksum"], "config.checksum")
-        if not spec_checksum.startswith("sha256-") or _b64_digest(spec_checksum[7:], "sha256") is None:
-            raise r.fail(
-                "config.checksum",
-                f"malformed value {spec_checksum!r}, expected sha256-<base64> (older ocibuild locks wrote hex)",
+    try:
+        decode(_VersionJson, doc, origin)
+        lock = decode(_LockJson, doc, origin)
+    except OciBuildError as e:  # strict: a lock is machine-written, so anything unexpected means damage
+        raise OciBuildError(f"{e}; {_RELOCK}") from None
+    keys = tuple(k.key() for k in lock.contents.keyring)
+    for i, key in enumerate(keys):
+        problem = _public_pem_problem(key.pem) if check_keys and key.pem is not None else None
+        if problem:
+            raise OciBuildError(
+                f"{origin}: `contents.keyring[{i}].content` is not a usable key: {problem}; {_RELOCK}"
             )
-    contents = r.mapping(
-        doc["contents"],
-        "contents",
-        ("keyring", "repositories", "packages"),
-        ("build_repositories", "runtime_repositories"),
+    config = lock.config or _ConfigJson()
+    return Lockfile(
+        spec_name=config.name,
+        spec_checksum=config.checksum,
+        keys=keys,
+        repositories=tuple(r.repository() for r in lock.contents.repositories),
+        packages=tuple(p.package() for p in lock.contents.packages),
+        build_repositories=tuple(r.repository() for r in lock.contents.build_repositories),
+        runtime_repositories=tuple(r.repository() for r in lock.contents.runtime_repositories),
     )
-    lock = Lockfile(
-        spec_name=r.text(config["name"], "config.name") if "name" in config else None,
-        spec_checksum=spec_checksum,
-        keys=tuple(
-            _key(r, k, f"contents.keyring[{i}]", check_keys)
-            for i, k in enumerate(r.items(contents["keyring"], "contents.keyring"))
-        ),
-        repositories=r.repositories(contents["repositories"], "contents.repositories"),
-        packages=tuple(
-            _package(r, p, f"contents.packages[{i}]")
-            for i, p in enumerate(r.items(contents["packages"], "contents.packages"))
-        ),
-        build_repositories=r.repositories(
-            contents.get("build_repositories", []), "contents.build_repositories"
-        ),
-        runtime_repositories=r.repositories(
-            contents.get("runtime_repositories", []), "contents.runtime_repositories"
-        ),
-    )
-    _check_consistency(lock, r)
-    return lock
-
-
-def _check_consistency(lock: Lockfile, r: _Reader) -> None:
-    names = [k.signing_name for k in lock.keys]
-    if len(set(names)) != len(names):
-        raise r.fail("contents.keyring", "a key name appears twice")
-    seen = set()
-    finished_archs: List[str] = []
-    for pkg in lock.packages:
-        if (pkg.architecture, pkg.name) in seen:
-            raise r.fail("contents.packages", f"{pkg.name} ({pkg.architecture}) appears twice")
-        seen.add((pkg.architecture, pkg.name))
-        if finished_archs and finished_archs[-1] != pkg.architecture:
-            if pkg.architecture in finished_archs:
-                raise r.fail("contents.packages", f"packages of {pkg.architecture} are not grouped together")
-            finished_archs.append(pkg.architecture)
-        elif not finished_archs:
-            finished_archs.append(pkg.architecture)

@@ -4,8 +4,9 @@
 fields and builds it; `encode(obj)` is the inverse. Errors are one line naming `where` and the path
 of the offending key (e.g. request.json: `config.env` must be ...).
 
-Supported field types: str, int, bool, float, Optional[T], Tuple[T, ...], nested dataclasses, and
-`Tuple[Tuple[str, T], ...]`, an ordered mapping written as a JSON object. A field with a default may
+Supported field types: str, NonEmptyStr (a str that must not be ""), int, bool, float, Optional[T],
+Tuple[T, ...], nested dataclasses, and `Tuple[Tuple[str, T], ...]`, an ordered mapping written as a
+JSON object. A field with a default may
 be missing (null means the default for Optional fields); unknown keys are errors unless the class
 sets `extra_keys_ignored = True` (a format other tools add keys to). A record's optional
 `invalid_reason()` returns what is wrong beyond types (a range, a required pairing), or None; or a
@@ -21,6 +22,7 @@ from typing import Any, Dict, Tuple, Type, TypeVar
 from ocibuild.errors import OciBuildError
 
 __all__ = [
+    "NonEmptyStr",
     "decode",
     "encode",
     "field_names",
@@ -29,6 +31,8 @@ __all__ = [
 T = TypeVar("T")
 
 _NoneType = type(None)
+
+NonEmptyStr = typing.NewType("NonEmptyStr", str)  # a field's type: a string other than ""
 
 
 def field_names(cls: type) -> Tuple[str, ...]:
@@ -83,6 +87,8 @@ def _describe(tp: Any, plural: bool = False) -> str:
         return _NAMES[tp][plural]
     if tp is float:
         return "numbers" if plural else "a number"
+    if tp is NonEmptyStr:
+        return "non-empty strings" if plural else "a non-empty string"
     if typing.get_origin(tp) is typing.Union:
         return " or ".join(
             _describe(a, plural) if a is not _NoneType else "null" for a in typing.get_args(tp)
@@ -129,6 +135,8 @@ def _decode(tp: Any, value: Any, where: str, path: str) -> Any:
         return tuple(_decode(item_type, item, where, f"{path}[{i}]") for i, item in enumerate(value))
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
+    if tp is NonEmptyStr and isinstance(value, str) and value:
+        return value
     if tp in (str, int, bool) and isinstance(value, tp) and (tp is bool or not isinstance(value, bool)):
         return value
     raise _fail(where, path, f"must be {_describe(tp)}, got {value!r}")
