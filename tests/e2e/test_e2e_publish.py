@@ -3,7 +3,8 @@
 A fresh checkout publishes `images/static` (root and nonroot) and the C hello to Debian's
 docker-registry, configured the way a user would (`--oci-registries`, a signing key and its
 password in the environment). Then: skopeo reads back the same digests, `pants oci-verify` checks
-the signatures (and refuses another key), podman and dockerd pull and run the pushed hello, and the
+the signatures and SBOM attestations (and refuses another key), each image's `.att` attests the
+SBOM `pants package` wrote, podman and dockerd pull and run the pushed hello, and the
 seed's own flow works: a Dockerfile `FROM <registry>/images/static:latest` with a static hello
 builds under `podman build` and dockerd's classic `docker build` and prints `Hello Distroless`.
 """
@@ -20,6 +21,10 @@ from typing import Dict, Iterator, List
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from ocibuild.errors import OciBuildError
+from ocibuild.registry.client import RegistryClient
+from ocibuild.sign.keys import load_public_key
+from ocibuild.sign.verify import verify_attestations
 from testutil.checkout import make_checkout, run_pants
 from testutil.servers import Podman, Registry, docker_registry, dockerd, podman, require_tool
 
@@ -159,6 +164,22 @@ def test_signatures_verify_with_the_key_and_not_with_another(
     bad = run_pants(checkout, *options, f"--oci-verify-key={keys / 'other.pub'}", "oci-verify", IMAGES[0])
     assert bad.returncode != 0, output(bad)
     assert "error:" in bad.stderr and registry.address in bad.stderr, output(bad)
+
+
+def test_each_image_carries_its_sbom_as_a_signed_attestation(
+    checkout: Path, registry: Registry, keys: Path, built: Dict[str, str], published: Dict[str, str]
+) -> None:
+    client = RegistryClient(registry.address, insecure=True)
+    key = load_public_key(keys / "cosign.pub")
+    for target, repository in [
+        ("images/static:static", "images/static"),
+        ("examples/hello-c:hello-c", "examples/hello-c"),
+    ]:
+        path, name = target.split(":")
+        sbom = (checkout / "dist" / path.replace("/", ".") / name / "sbom" / "x86_64.spdx.json").read_bytes()
+        assert len(verify_attestations(client, repository, built[target], key, "simple", sbom)) == 1
+        with pytest.raises(OciBuildError, match="does not verify"):
+            verify_attestations(client, repository, built[target], load_public_key(keys / "other.pub"))
 
 
 def test_publishing_again_uploads_no_blob(
