@@ -84,7 +84,7 @@ def _committed_lock(repo: Path, path: str) -> Optional[Lockfile]:
     )
     if inside.returncode != 0:
         return _read_lock(repo, path)
-    shown = subprocess.run(["git", "-C", str(repo), "show", f"HEAD:{path}"], capture_output=True)
+    shown = subprocess.run(["git", "-C", str(repo), "show", f"HEAD:./{path}"], capture_output=True)
     if shown.returncode != 0:
         return None  # a resolve locked for the first time
     return load_lockfile(shown.stdout.decode("utf-8"), f"{path} (HEAD)")
