@@ -211,7 +211,7 @@ class ApkFetchRequest(Request):
     url: str  # the lock's URL of the package (its identity; messages name it)
     sha256: str  # hex sha256 of the whole .apk, from the lock
     size: int  # bytes of the .apk, from the lock
-    output: str  # where the verified .apk goes
+    output: str  # where the verified .apk goes (the plugin: `out/<basename of url>`)
     candidates: Tuple[str, ...] = ()  # where to fetch it from, in order; empty: `url` itself
     timeout: float = 30.0  # seconds per HTTP request
     retries: int = 3  # attempts per URL on connection errors and 5xx

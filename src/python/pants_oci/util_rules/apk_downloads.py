@@ -17,8 +17,8 @@ import posixpath
 from dataclasses import dataclass
 from typing import Tuple
 
-from ocibuild.contract import ApkFetchRequest
-from pants.engine.fs import AddPrefix, Digest, MergeDigests
+from ocibuild.contract import OUTPUT_DIR, ApkFetchRequest
+from pants.engine.fs import AddPrefix, Digest, MergeDigests, RemovePrefix
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.logging import LogLevel
 from pants_oci.subsystems.apk import ApkSubsystem
@@ -44,7 +44,7 @@ def fetch_request(download: ApkDownload, apk: ApkSubsystem) -> ApkFetchRequest:
         url=download.url,
         sha256=download.sha256,
         size=download.size,
-        output=posixpath.basename(download.url),
+        output=f"{OUTPUT_DIR}/{posixpath.basename(download.url)}",
         candidates=() if candidates == (download.url,) else candidates,
     )
 
@@ -57,7 +57,7 @@ async def fetch_apks(request: ApkDownloadsRequest, apk: ApkSubsystem) -> Digest:
             OciBuildResult,
             OciBuildProcess(
                 request=fetch,
-                description=f"Fetch {fetch.output}",
+                description=f"Fetch {posixpath.basename(fetch.url)}",
                 output_files=(fetch.output,),
                 level=LogLevel.DEBUG,
             ),
@@ -65,7 +65,8 @@ async def fetch_apks(request: ApkDownloadsRequest, apk: ApkSubsystem) -> Digest:
         for fetch in fetches
     )
     merged = await Get(Digest, MergeDigests(r.output_digest for r in results))
-    return await Get(Digest, AddPrefix(merged, request.prefix))
+    packages = await Get(Digest, RemovePrefix(merged, OUTPUT_DIR))
+    return await Get(Digest, AddPrefix(packages, request.prefix))
 
 
 def rules():
