@@ -25,7 +25,7 @@ from urllib.parse import unquote
 
 from ocibuild.apk.version import parse_dependency
 from ocibuild.common.digests import base64_checksum
-from ocibuild.common.validate import NonEmptyStr, decode
+from ocibuild.common.validate import NonEmptyStr, decode, first_problem
 from ocibuild.contract import RELOCK
 from ocibuild.errors import OciBuildError
 from ocibuild.strictload import load_json
@@ -332,11 +332,6 @@ def _section_checksum_problem(text: str) -> Optional[str]:
     return None
 
 
-def _first(checks: Sequence[Tuple[str, Optional[str]]]) -> Optional[Tuple[str, str]]:
-    """The first (key, problem) of `checks` that has a problem."""
-    return next(((key, problem) for key, problem in checks if problem), None)
-
-
 @dataclass(frozen=True)
 class _SectionJson:
     range: NonEmptyStr  # "bytes=<first>-<last>", inclusive
@@ -346,7 +341,7 @@ class _SectionJson:
         match = _RANGE.match(self.range)
         if not match or int(match.group(2)) < int(match.group(1)):
             return ("range", f"has a malformed range {self.range!r}")
-        return _first([("checksum", _section_checksum_problem(self.checksum))])
+        return first_problem([("checksum", _section_checksum_problem(self.checksum))])
 
     def section(self) -> LockedSection:
         match = _RANGE.match(self.range)
@@ -378,7 +373,7 @@ class _PackageJson:
         return "Q1" + digest_b64 if algorithm == "sha1" else None
 
     def invalid_reason(self) -> Union[None, str, Tuple[str, str]]:
-        problem = _first(
+        problem = first_problem(
             [
                 (
                     "checksum",

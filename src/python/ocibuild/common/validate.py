@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from typing import Any, Dict, Tuple, Type, TypeVar
+from typing import Any, Dict, Optional, Sequence, Tuple, Type, TypeVar
 
 from ocibuild.errors import OciBuildError
 
@@ -26,6 +26,7 @@ __all__ = [
     "decode",
     "encode",
     "field_names",
+    "first_problem",
 ]
 
 T = TypeVar("T")
@@ -38,6 +39,11 @@ NonEmptyStr = typing.NewType("NonEmptyStr", str)  # a field's type: a string oth
 def field_names(cls: type) -> Tuple[str, ...]:
     """The JSON keys of a record class, in declaration order."""
     return tuple(f.name for f in dataclasses.fields(cls))
+
+
+def first_problem(checks: Sequence[Tuple[str, Optional[str]]]) -> Optional[Tuple[str, str]]:
+    """The first (key, problem) of `checks` that has a problem: an invalid_reason() of many keys."""
+    return next(((key, problem) for key, problem in checks if problem), None)
 
 
 def decode(cls: Type[T], value: Any, where: str) -> T:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ocibuild.common.validate import decode
+from ocibuild.common.validate import decode, first_problem
 from ocibuild.errors import OciBuildError
 from ocibuild.strictload import load_json
 
@@ -80,11 +80,6 @@ def _path_problem(value: str) -> Optional[str]:
     return None if value.startswith("/") else f"{value!r} must be an absolute path"
 
 
-def _first_problem(checks: Sequence[Tuple[str, Optional[str]]]) -> Optional[Tuple[str, str]]:
-    """The first (key, problem) of `checks` that has a problem."""
-    return next(((key, problem) for key, problem in checks if problem), None)
-
-
 @dataclass(frozen=True)
 class _UserJson:
     username: str
@@ -102,7 +97,7 @@ class _UserJson:
             for key, v in (("home", self.home), ("shell", self.shell))
             if v is not None
         ]
-        return _first_problem(checks)
+        return first_problem(checks)
 
     def user(self) -> User:
         return User(
@@ -123,7 +118,7 @@ class _GroupJson:
     def invalid_reason(self) -> Optional[Tuple[str, str]]:
         checks = [("groupname", _name_problem(self.groupname)), ("gid", _id_problem(self.gid))]
         checks += [(f"members[{i}]", _name_problem(m)) for i, m in enumerate(self.members)]
-        return _first_problem(checks)
+        return first_problem(checks)
 
 
 @dataclass(frozen=True)
