@@ -37,6 +37,7 @@ __all__ = [
     "layout_index",
     "layout_files",
     "pick_index_entry",
+    "read_verified_blob",
 ]
 
 OCI_LAYOUT_FILE = "oci-layout"
@@ -140,7 +141,8 @@ def _blob_where(path: Path, what: str) -> str:
     return f"{path} ({what} blob)"
 
 
-def _read_json_blob(layout: Path, descriptor: Descriptor, what: str) -> Dict[str, Any]:
+def read_verified_blob(layout: Path, descriptor: Descriptor, what: str) -> bytes:
+    """The bytes of a (small) blob of the layout, checked against the descriptor's digest and size."""
     path = blob_path(layout, descriptor.digest)
     try:
         data = path.read_bytes()
@@ -154,6 +156,12 @@ def _read_json_blob(layout: Path, descriptor: Descriptor, what: str) -> Dict[str
             f"{path}: {what} blob does not match its digest (expected {descriptor.digest}, {descriptor.size} bytes; "
             f"found {found}, {len(data)} bytes): the layout is corrupt, rebuild it"
         )
+    return data
+
+
+def _read_json_blob(layout: Path, descriptor: Descriptor, what: str) -> Dict[str, Any]:
+    path = blob_path(layout, descriptor.digest)
+    data = read_verified_blob(layout, descriptor, what)
     value = _json_text(data, _blob_where(path, what), what)
     if not isinstance(value, dict):
         raise OciBuildError(f"{path}: {what} blob must be a JSON object")

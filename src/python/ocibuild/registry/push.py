@@ -10,7 +10,6 @@ per tag.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -27,7 +26,7 @@ from ocibuild.oci.descriptors import (
     ImageIndexJson,
     ManifestJson,
 )
-from ocibuild.oci.layout import INDEX_FILE, OCI_LAYOUT_FILE, blob_path, pick_index_entry
+from ocibuild.oci.layout import INDEX_FILE, OCI_LAYOUT_FILE, blob_path, pick_index_entry, read_verified_blob
 from ocibuild.registry.client import RegistryClient, short_digest
 from ocibuild.registry.reference import Reference, check_tag, is_registry_component
 from ocibuild.strictload import load_json
@@ -82,18 +81,7 @@ class PushTarget:
 
 def _read_manifest(layout: Path, descriptor: Descriptor) -> Tuple[bytes, dict]:
     path = blob_path(layout, descriptor.digest)
-    try:
-        data = path.read_bytes()
-    except OSError:
-        raise OciBuildError(
-            f"{path}: missing manifest blob {descriptor.digest}; the layout is incomplete"
-        ) from None
-    found = "sha256:" + hashlib.sha256(data).hexdigest()
-    if found != descriptor.digest or len(data) != descriptor.size:
-        raise OciBuildError(
-            f"{path}: blob does not match its digest (expected {descriptor.digest}, {descriptor.size} bytes; "
-            f"found {found}, {len(data)} bytes): the layout is corrupt, rebuild it"
-        )
+    data = read_verified_blob(layout, descriptor, "manifest")
     value = load_json(data.decode("utf-8", errors="replace"), str(path))
     if not isinstance(value, dict):
         raise OciBuildError(f"{path}: a manifest must be a JSON object")
