@@ -36,6 +36,11 @@ def serve(handler: type) -> Iterator[ThreadingHTTPServer]:
         server.server_close()
 
 
+def address(server: ThreadingHTTPServer) -> str:
+    host, port = server.server_address[0], server.server_address[1]  # type: ignore[misc,index]
+    return f"{str(host)}:{int(port)}"
+
+
 def recording_handler(seen: List[Dict[str, str]]) -> type:
     class Elsewhere(BaseHTTPRequestHandler):
         def do_PUT(self) -> None:  # noqa: N802
@@ -83,9 +88,8 @@ def registry_handler(location: str) -> type:
 
 
 def client_for(server: ThreadingHTTPServer) -> RegistryClient:
-    host, port = server.server_address[:2]
     return RegistryClient(
-        f"{host}:{port}",
+        address(server),
         insecure=True,
         credentials=StaticCredentials(USER, PASSWORD),
         timeout=5,
@@ -96,7 +100,7 @@ def client_for(server: ThreadingHTTPServer) -> RegistryClient:
 def test_credentials_are_not_sent_to_another_host_named_by_an_upload_location() -> None:
     seen: List[Dict[str, str]] = []
     with serve(recording_handler(seen)) as elsewhere:
-        other = f"http://127.0.0.1:{elsewhere.server_address[1]}/upload?session=1"
+        other = f"http://{address(elsewhere)}/upload?session=1"
         with serve(registry_handler(other)) as registry:
             client_for(registry).upload_blob("app", DIGEST, len(BLOB), BLOB)
     assert len(seen) == 1, seen
@@ -127,11 +131,9 @@ def bearer_registry_handler(token: str) -> type:
             self.wfile.write(body)
 
         def do_HEAD(self) -> None:  # noqa: N802
-            host, port = self.server.server_address[:2]
+            realm = f"http://{address(self.server)}/token"  # type: ignore[arg-type]
             self.send_response(401)
-            self.send_header(
-                "WWW-Authenticate", f'Bearer realm="http://{host}:{port}/token",service="test",scope="x"'
-            )
+            self.send_header("WWW-Authenticate", f'Bearer realm="{realm}",service="test",scope="x"')
             self.send_header("Content-Length", "0")
             self.end_headers()
 
