@@ -14,7 +14,6 @@ What it guarantees:
 from __future__ import annotations
 
 import email.utils
-import hashlib
 import json
 import random
 import time
@@ -24,6 +23,7 @@ from typing import IO, Callable, Dict, List, Optional, Sequence, Tuple, Union
 from urllib.parse import urljoin, urlsplit
 
 import requests
+from ocibuild.common.digests import sha256_digest
 from ocibuild.errors import OciBuildError
 from ocibuild.registry.auth import Authorizer
 from ocibuild.registry.credentials import Credentials, CredentialSource
@@ -76,10 +76,6 @@ class _Transient(Exception):
 
 class _Restart(Exception):
     """The upload session is gone (or out of step): start a new one."""
-
-
-def sha256_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def short_digest(digest: str) -> str:
@@ -606,41 +602,39 @@ class RegistryClient:
             )
         return digest
 
+    def _manifest_request(
+        self, method: str, repository: str, reference: str, scope: str, accept: Sequence[str]
+    ) -> Optional[requests.Response]:
+        """HEAD or GET `reference`: the 200 response, None on 404, an OciBuildError otherwise."""
+        what = f"{'HEAD ' if method == 'HEAD' else ''}manifest {reference}"
+        response = self._send(
+            method,
+            self._url(f"/v2/{repository}/manifests/{reference}"),
+            repository=repository,
+            scopes=(scope,),
+            what=what,
+            headers={"Accept": ", ".join(accept)},
+        )
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise self._fail(response, repository, what)
+        return response
+
     def manifest_digest(
         self, repository: str, reference: str, accept: Sequence[str] = ALL_MANIFEST_TYPES
     ) -> Optional[str]:
         """The digest `reference` resolves to (HEAD), or None if the registry has no such manifest."""
-        what = f"HEAD manifest {reference}"
-        response = self._send(
-            "HEAD",
-            self._url(f"/v2/{repository}/manifests/{reference}"),
-            repository=repository,
-            scopes=(push_scope(repository),),
-            what=what,
-            headers={"Accept": ", ".join(accept)},
-        )
-        if response.status_code == 404:
-            return None
-        if response.status_code != 200:
-            raise self._fail(response, repository, what)
-        return response.headers.get("Docker-Content-Digest")
+        # Push scope: push.py asks this right before pushing, so one token serves both.
+        response = self._manifest_request("HEAD", repository, reference, push_scope(repository), accept)
+        return response.headers.get("Docker-Content-Digest") if response is not None else None
 
     def get_manifest(
         self, repository: str, reference: str, accept: Sequence[str] = ALL_MANIFEST_TYPES
     ) -> Optional[Manifest]:
-        what = f"manifest {reference}"
-        response = self._send(
-            "GET",
-            self._url(f"/v2/{repository}/manifests/{reference}"),
-            repository=repository,
-            scopes=(pull_scope(repository),),
-            what=what,
-            headers={"Accept": ", ".join(accept)},
-        )
-        if response.status_code == 404:
+        response = self._manifest_request("GET", repository, reference, pull_scope(repository), accept)
+        if response is None:
             return None
-        if response.status_code != 200:
-            raise self._fail(response, repository, what)
         data = response.content
         digest = sha256_digest(data)
         claimed = (
