@@ -8,6 +8,8 @@ registry has no referrers API. Signing again with the same key is a no-op in bot
 
 from __future__ import annotations
 
+from typing import Any, Callable, Mapping
+
 from ocibuild.common.digests import sha256_digest
 from ocibuild.errors import OciBuildError
 from ocibuild.registry.client import DOCKER_MANIFEST, OCI_MANIFEST, Manifest, RegistryClient
@@ -35,9 +37,45 @@ from ocibuild.sign.keys import SigningKey
 from ocibuild.sign.referrers import list_referrers
 from ocibuild.sign.simplesigning import check_image_digest, simple_signing_payload
 
-__all__ = ["sign_image", "push_bundle_referrer", "SIGNATURE_FORMATS"]
+__all__ = [
+    "sign_image",
+    "append_to_tag_image",
+    "bundle_referrer_carries",
+    "push_bundle_referrer",
+    "SIGNATURE_FORMATS",
+]
 
 SIGNATURE_FORMATS = ("simple", "bundle")
+
+
+def append_to_tag_image(
+    client: RegistryClient,
+    repository: str,
+    tag: str,
+    kind: str,
+    carries_ours: Callable[[Mapping[str, Any]], bool],
+    layer: Callable[[], SignatureLayer],
+) -> bool:
+    """Append `layer()` to cosign's `kind` image under `tag` (`.sig`, `.att`), other signers' layers
+    kept; False, and nothing pushed, when `carries_ours(existing manifest)` says ours is there already."""
+    where = f"{client.registry}/{repository}:{tag}"
+    existing = client.get_manifest(repository, tag, accept=(OCI_MANIFEST, DOCKER_MANIFEST))
+    base = None
+    media_type = OCI_MANIFEST
+    if existing is not None:
+        manifest = parse_signature_manifest(existing.data, where)
+        if carries_ours(manifest):
+            return False
+        config_digest = (manifest.get("config") or {}).get("digest")
+        if not isinstance(config_digest, str):
+            raise OciBuildError(f"{where}: the {kind} manifest has no config digest; cannot append to it")
+        base = (existing.data, client.get_blob(repository, config_digest))
+        media_type = str(manifest.get("mediaType") or existing.media_type or OCI_MANIFEST)
+    image = signature_image(layer(), base, where)
+    for digest, blob in sorted(image.new_blobs.items()):
+        client.upload_blob(repository, digest, len(blob), blob)
+    client.put_manifest(repository, tag, image.manifest, media_type)
+    return True
 
 
 def _sign_simple(
@@ -47,30 +85,22 @@ def _sign_simple(
     layer = SignatureLayer(payload, key.sign(payload))
     tag = signature_tag(image_digest)
     where = f"{client.registry}/{repository}:{tag}"
-    existing = client.get_manifest(repository, tag, accept=(OCI_MANIFEST, DOCKER_MANIFEST))
-    base = None
-    media_type = OCI_MANIFEST
-    if existing is not None:
-        manifest = parse_signature_manifest(existing.data, where)
-        if has_equivalent_signature(manifest, layer, key.public_key):
-            return f"already signed {docker_reference}@{image_digest} ({where})"
-        config_digest = (manifest.get("config") or {}).get("digest")
-        if not isinstance(config_digest, str):
-            raise OciBuildError(f"{where}: the signature manifest has no config digest; cannot append to it")
-        base = (existing.data, client.get_blob(repository, config_digest))
-        media_type = str(manifest.get("mediaType") or existing.media_type or OCI_MANIFEST)
-    image = signature_image(layer, base, where)
-    for digest, blob in sorted(image.new_blobs.items()):
-        client.upload_blob(repository, digest, len(blob), blob)
-    client.put_manifest(repository, tag, image.manifest, media_type)
-    return f"signed {docker_reference}@{image_digest} -> {client.registry}/{repository}:{tag}"
+    if not append_to_tag_image(
+        client,
+        repository,
+        tag,
+        "signature",
+        lambda manifest: has_equivalent_signature(manifest, layer, key.public_key),
+        lambda: layer,
+    ):
+        return f"already signed {docker_reference}@{image_digest} ({where})"
+    return f"signed {docker_reference}@{image_digest} -> {where}"
 
 
-def _signed_by_us_already(
-    client: RegistryClient, repository: str, image_digest: str, key: SigningKey
+def bundle_referrer_carries(
+    client: RegistryClient, repository: str, image_digest: str, payload: bytes, key: SigningKey
 ) -> bool:
-    """Whether a bundle referrer already carries our statement with a signature from this key."""
-    ours = statement_for(image_digest)
+    """Whether a bundle referrer of `image_digest` already carries `payload` signed by this key."""
     for desc in list_referrers(client, repository, image_digest):
         if desc.get("artifactType") != BUNDLE_MEDIA_TYPE or not isinstance(desc.get("digest"), str):
             continue
@@ -86,7 +116,7 @@ def _signed_by_us_already(
                 )
             except OciBuildError:
                 continue
-            if statement.payload == ours:
+            if statement.payload == payload:
                 return True
     return False
 
@@ -99,7 +129,7 @@ def _sign_bundle(
         raise OciBuildError(
             f"{docker_reference}@{image_digest}: no such manifest in the registry; push it before signing"
         )
-    if _signed_by_us_already(client, repository, image_digest, key):
+    if bundle_referrer_carries(client, repository, image_digest, statement_for(image_digest), key):
         return f"already signed {docker_reference}@{image_digest} (a Sigstore bundle referrer)"
     where = push_bundle_referrer(client, repository, image, sign_bundle(key, image_digest))
     return f"signed {docker_reference}@{image_digest} -> {where}"

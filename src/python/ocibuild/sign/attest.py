@@ -23,21 +23,18 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
 from ocibuild.errors import OciBuildError
-from ocibuild.registry.client import DOCKER_MANIFEST, OCI_MANIFEST, RegistryClient
-from ocibuild.sign.attach import push_bundle_referrer
+from ocibuild.registry.client import RegistryClient
+from ocibuild.sign.attach import append_to_tag_image, bundle_referrer_carries, push_bundle_referrer
 from ocibuild.sign.bundle import (
-    BUNDLE_MEDIA_TYPE,
     IN_TOTO_STATEMENT_V1,
     Statement,
     dsse_envelope,
     open_dsse_envelope,
-    parse_bundle,
     sign_statement_bundle,
 )
-from ocibuild.sign.cosign_manifest import SignatureLayer, parse_signature_manifest, signature_image
+from ocibuild.sign.cosign_manifest import SignatureLayer
 from ocibuild.sign.gojson import go_map, marshal
 from ocibuild.sign.keys import PublicKey, SigningKey
-from ocibuild.sign.referrers import list_referrers
 from ocibuild.sign.simplesigning import check_image_digest
 
 __all__ = [
@@ -132,47 +129,16 @@ def _attach_simple(
 ) -> str:
     tag = attestation_tag(image_digest)
     where = f"{client.registry}/{repository}:{tag}"
-    existing = client.get_manifest(repository, tag, accept=(OCI_MANIFEST, DOCKER_MANIFEST))
-    base = None
-    media_type = OCI_MANIFEST
-    if existing is not None:
-        manifest = parse_signature_manifest(existing.data, where)
-        if _attested_already_simple(client, repository, manifest, statement, key):
-            return f"already attested the SBOM of {image_digest} ({where})"
-        config_digest = (manifest.get("config") or {}).get("digest")
-        if not isinstance(config_digest, str):
-            raise OciBuildError(
-                f"{where}: the attestation manifest has no config digest; cannot append to it"
-            )
-        base = (existing.data, client.get_blob(repository, config_digest))
-        media_type = str(manifest.get("mediaType") or existing.media_type or OCI_MANIFEST)
-    envelope = marshal(dsse_envelope(key, statement))
-    image = signature_image(attestation_layer(envelope), base, where)
-    for digest, blob in sorted(image.new_blobs.items()):
-        client.upload_blob(repository, digest, len(blob), blob)
-    client.put_manifest(repository, tag, image.manifest, media_type)
+    if not append_to_tag_image(
+        client,
+        repository,
+        tag,
+        "attestation",
+        lambda manifest: _attested_already_simple(client, repository, manifest, statement, key),
+        lambda: attestation_layer(marshal(dsse_envelope(key, statement))),
+    ):
+        return f"already attested the SBOM of {image_digest} ({where})"
     return f"attested the SBOM of {image_digest} -> {where}"
-
-
-def _attested_already_bundle(
-    client: RegistryClient, repository: str, image_digest: str, statement: bytes, key: SigningKey
-) -> bool:
-    for desc in list_referrers(client, repository, image_digest):
-        if desc.get("artifactType") != BUNDLE_MEDIA_TYPE or not isinstance(desc.get("digest"), str):
-            continue
-        referrer = client.get_manifest(repository, desc["digest"], accept=(OCI_MANIFEST,))
-        if referrer is None:
-            continue
-        for layer in parse_signature_manifest(referrer.data, desc["digest"]).get("layers", []):
-            if layer.get("mediaType") != BUNDLE_MEDIA_TYPE:
-                continue
-            try:
-                found = parse_bundle(client.get_blob(repository, layer["digest"]), key.public_key, "bundle")
-            except OciBuildError:
-                continue
-            if found.payload == statement:
-                return True
-    return False
 
 
 def _attach_bundle(
@@ -184,7 +150,7 @@ def _attach_bundle(
             f"{client.registry}/{repository}@{image_digest}: no such manifest in the registry; push it before "
             "attesting"
         )
-    if _attested_already_bundle(client, repository, image_digest, statement, key):
+    if bundle_referrer_carries(client, repository, image_digest, statement, key):
         return f"already attested the SBOM of {image_digest} (a Sigstore bundle referrer)"
     bundle = sign_statement_bundle(key, statement)
     where = push_bundle_referrer(client, repository, image, bundle, SPDX_PREDICATE_TYPE)
