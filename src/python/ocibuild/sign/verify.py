@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 from ocibuild.errors import OciBuildError
 from ocibuild.registry.client import DOCKER_MANIFEST, OCI_MANIFEST, RegistryClient
@@ -46,6 +46,8 @@ from ocibuild.sign.referrers import list_referrers
 from ocibuild.sign.simplesigning import check_image_digest, parse_simple_signing_payload
 
 __all__ = ["verify_image", "verify_attestations"]
+
+_T = TypeVar("_T")
 
 
 def _short(digest: str) -> str:
@@ -105,17 +107,13 @@ def _verify_simple(
         )
     manifest = parse_signature_manifest(found.data, f"{client.registry}/{repository}:{tag}")
     layers = [d for d in manifest["layers"] if d.get("mediaType") == SIMPLE_SIGNING_MEDIA_TYPE]
-    verified, problems = [], []
-    for layer in layers:
-        try:
-            verified.append(
-                _check_simple_layer(client, repository, image_digest, layer, key, docker_reference)
-            )
-        except OciBuildError as e:
-            problems.append(str(e))
-    if not verified:
-        raise OciBuildError(_none_verified(where, key, len(layers), problems, "simple-signing signature"))
-    return verified
+    return _each_verified(
+        layers,
+        lambda layer: _check_simple_layer(client, repository, image_digest, layer, key, docker_reference),
+        where,
+        key,
+        "simple-signing signature",
+    )
 
 
 def _check_bundle_referrer(
@@ -127,19 +125,37 @@ def _check_bundle_referrer(
     if found is None:
         raise OciBuildError(f"{where}: listed, but the registry has no such manifest")
     manifest = parse_signature_manifest(found.data, where)
+    statement = _referrer_statement(client, repository, image_digest, manifest, key, where)
+    if statement.predicate_type != COSIGN_SIGN_PREDICATE_TYPE:
+        raise OciBuildError(f"{where}: predicate type {statement.predicate_type!r} is not a cosign signature")
+    return f"Sigstore bundle {_short(digest)} for {image_digest}"
+
+
+def _referrer_statement(
+    client: RegistryClient,
+    repository: str,
+    image_digest: str,
+    manifest: Dict[str, Any],
+    key: PublicKey,
+    where: str,
+) -> Statement:
+    """The statement of a bundle referrer's one bundle layer, once the referrer's subject and the
+    statement's are this image and the DSSE signature verifies with `key`."""
     if (manifest.get("subject") or {}).get("digest") != image_digest:
         raise OciBuildError(f"{where}: its subject is not this image")
     bundles = [d for d in manifest["layers"] if d.get("mediaType") == BUNDLE_MEDIA_TYPE]
     if len(bundles) != 1:
         raise OciBuildError(f"{where}: expected one {BUNDLE_MEDIA_TYPE} layer, found {len(bundles)}")
     statement = parse_bundle(client.get_blob(repository, str(bundles[0].get("digest"))), key, where)
+    _check_subject(statement, image_digest, where)
+    return statement
+
+
+def _check_subject(statement: Statement, image_digest: str, where: str) -> None:
     if image_digest not in statement.subject_digests:
         raise OciBuildError(
             f"{where}: the statement is about {', '.join(statement.subject_digests) or 'nothing'}, not this image"
         )
-    if statement.predicate_type != COSIGN_SIGN_PREDICATE_TYPE:
-        raise OciBuildError(f"{where}: predicate type {statement.predicate_type!r} is not a cosign signature")
-    return f"Sigstore bundle {_short(digest)} for {image_digest}"
 
 
 def _verify_bundle(client: RegistryClient, repository: str, image_digest: str, key: PublicKey) -> List[str]:
@@ -154,21 +170,32 @@ def _verify_bundle(client: RegistryClient, repository: str, image_digest: str, k
             f"{where}: no Sigstore bundle signature (no {BUNDLE_MEDIA_TYPE} referrer); sign the image with the "
             "bundle format, or check the reference"
         )
+    return _each_verified(
+        sorted(referrers, key=lambda d: str(d.get("digest"))),
+        lambda desc: _check_bundle_referrer(client, repository, image_digest, desc, key),
+        where,
+        key,
+        "Sigstore bundle",
+    )
+
+
+def _each_verified(
+    candidates: Sequence[_T], check: Callable[[_T], str], where: str, key: PublicKey, what: str
+) -> List[str]:
+    """What `check` says of each candidate that passes; if none does, OciBuildError with why each failed."""
     verified, problems = [], []
-    for desc in sorted(referrers, key=lambda d: str(d.get("digest"))):
+    for candidate in candidates:
         try:
-            verified.append(_check_bundle_referrer(client, repository, image_digest, desc, key))
+            verified.append(check(candidate))
         except OciBuildError as e:
             problems.append(str(e))
-    if not verified:
-        raise OciBuildError(_none_verified(where, key, len(referrers), problems, "Sigstore bundle"))
-    return verified
-
-
-def _none_verified(where: str, key: PublicKey, count: int, problems: List[str], what: str) -> str:
+    if verified:
+        return verified
     if not problems:
-        return f"{where}: no {what} found in the signature manifest"
-    return f"{where}: none of the {count} {what}s verifies with {key.origin}: {'; '.join(problems)}"
+        raise OciBuildError(f"{where}: no {what} found in the signature manifest")
+    raise OciBuildError(
+        f"{where}: none of the {len(candidates)} {what}s verifies with {key.origin}: {'; '.join(problems)}"
+    )
 
 
 def verify_image(
@@ -192,10 +219,7 @@ def verify_image(
 def _check_sbom_statement(
     statement: Statement, image_digest: str, expected: Optional[bytes], where: str
 ) -> None:
-    if image_digest not in statement.subject_digests:
-        raise OciBuildError(
-            f"{where}: the statement is about {', '.join(statement.subject_digests) or 'nothing'}, not this image"
-        )
+    _check_subject(statement, image_digest, where)
     if statement.predicate_type != SPDX_PREDICATE_TYPE:
         raise OciBuildError(
             f"{where}: predicate type {statement.predicate_type!r} is not {SPDX_PREDICATE_TYPE}"
@@ -222,61 +246,46 @@ def _verify_attestations_simple(
         if d.get("mediaType") == DSSE_MEDIA_TYPE
         and (d.get("annotations") or {}).get(PREDICATE_TYPE_ANNOTATION) == SPDX_PREDICATE_TYPE
     ]
-    verified, problems = [], []
-    for layer in layers:
+
+    def check(layer: Dict[str, Any]) -> str:
         digest = str(layer.get("digest"))
         layer_where = f"attestation layer {_short(digest)}"
-        try:
-            statement = open_envelope(client.get_blob(repository, digest), key, layer_where)
-            _check_sbom_statement(statement, image_digest, expected, layer_where)
-            verified.append(f"SPDX attestation {_short(digest)} for {image_digest}")
-        except OciBuildError as e:
-            problems.append(str(e))
-    if not verified:
-        raise OciBuildError(_none_verified(where, key, len(layers), problems, "SPDX attestation"))
-    return verified
+        statement = open_envelope(client.get_blob(repository, digest), key, layer_where)
+        _check_sbom_statement(statement, image_digest, expected, layer_where)
+        return f"SPDX attestation {_short(digest)} for {image_digest}"
+
+    return _each_verified(layers, check, where, key, "SPDX attestation")
 
 
 def _verify_attestations_bundle(
     client: RegistryClient, repository: str, image_digest: str, key: PublicKey, expected: Optional[bytes]
 ) -> List[str]:
     where = f"{client.registry}/{repository}@{image_digest}"
-    verified, problems, count = [], [], 0
+    spdx_referrers = []  # (digest, manifest): signatures and other attestations left out
     for desc in sorted(list_referrers(client, repository, image_digest), key=lambda d: str(d.get("digest"))):
         if desc.get("artifactType") != BUNDLE_MEDIA_TYPE:
             continue
         digest = str(desc.get("digest"))
-        referrer_where = f"bundle referrer {_short(digest)}"
         found = client.get_manifest(repository, digest, accept=(OCI_MANIFEST,))
         if found is None:
             continue
-        manifest = parse_signature_manifest(found.data, referrer_where)
-        if (manifest.get("annotations") or {}).get(BUNDLE_PREDICATE_TYPE_ANNOTATION) != SPDX_PREDICATE_TYPE:
-            continue  # a signature, or another kind of attestation
-        count += 1
-        try:
-            if (manifest.get("subject") or {}).get("digest") != image_digest:
-                raise OciBuildError(f"{referrer_where}: its subject is not this image")
-            bundles = [d for d in manifest["layers"] if d.get("mediaType") == BUNDLE_MEDIA_TYPE]
-            if len(bundles) != 1:
-                raise OciBuildError(
-                    f"{referrer_where}: expected one {BUNDLE_MEDIA_TYPE} layer, found {len(bundles)}"
-                )
-            statement = parse_bundle(
-                client.get_blob(repository, str(bundles[0].get("digest"))), key, referrer_where
-            )
-            _check_sbom_statement(statement, image_digest, expected, referrer_where)
-            verified.append(f"SPDX attestation bundle {_short(digest)} for {image_digest}")
-        except OciBuildError as e:
-            problems.append(str(e))
-    if not count:
+        manifest = parse_signature_manifest(found.data, f"bundle referrer {_short(digest)}")
+        if (manifest.get("annotations") or {}).get(BUNDLE_PREDICATE_TYPE_ANNOTATION) == SPDX_PREDICATE_TYPE:
+            spdx_referrers.append((digest, manifest))
+    if not spdx_referrers:
         raise OciBuildError(
             f"{where}: no SBOM attestation (no Sigstore bundle referrer with predicate type {SPDX_PREDICATE_TYPE}); "
             "publish with a signing key"
         )
-    if not verified:
-        raise OciBuildError(_none_verified(where, key, count, problems, "SPDX attestation"))
-    return verified
+
+    def check(referrer: Tuple[str, Dict[str, Any]]) -> str:
+        digest, manifest = referrer
+        referrer_where = f"bundle referrer {_short(digest)}"
+        statement = _referrer_statement(client, repository, image_digest, manifest, key, referrer_where)
+        _check_sbom_statement(statement, image_digest, expected, referrer_where)
+        return f"SPDX attestation bundle {_short(digest)} for {image_digest}"
+
+    return _each_verified(spdx_referrers, check, where, key, "SPDX attestation")
 
 
 def verify_attestations(
