@@ -19,6 +19,7 @@ from ocibuild.sign.bundle import (
     EMPTY_BLOB,
     OCI_INDEX,
     SignedBundle,
+    Statement,
     parse_bundle,
     referrer_manifest,
     referrers_tag,
@@ -41,6 +42,7 @@ __all__ = [
     "sign_image",
     "append_to_tag_image",
     "bundle_referrer_carries",
+    "layer_carries",
     "push_bundle_referrer",
     "SIGNATURE_FORMATS",
 ]
@@ -107,17 +109,38 @@ def bundle_referrer_carries(
         referrer = client.get_manifest(repository, desc["digest"], accept=(OCI_MANIFEST,))
         if referrer is None:
             continue
-        for layer in parse_signature_manifest(referrer.data, desc["digest"]).get("layers", []):
-            if layer.get("mediaType") != BUNDLE_MEDIA_TYPE:
-                continue
-            try:
-                statement = parse_bundle(
-                    client.get_blob(repository, layer["digest"]), key.public_key, "bundle"
-                )
-            except OciBuildError:
-                continue
-            if statement.payload == payload:
-                return True
+        manifest = parse_signature_manifest(referrer.data, desc["digest"])
+        if layer_carries(
+            client,
+            repository,
+            manifest,
+            BUNDLE_MEDIA_TYPE,
+            lambda blob: parse_bundle(blob, key.public_key, "bundle"),
+            payload,
+        ):
+            return True
+    return False
+
+
+def layer_carries(
+    client: RegistryClient,
+    repository: str,
+    manifest: Mapping[str, Any],
+    media_type: str,
+    open_layer: Callable[[bytes], Statement],
+    payload: bytes,
+) -> bool:
+    """Whether a `media_type` layer of `manifest` opens (its signature verifying) to `payload`; layers
+    that do not open are someone else's, and skipped."""
+    for layer in manifest.get("layers", []):
+        if layer.get("mediaType") != media_type:
+            continue
+        try:
+            found = open_layer(client.get_blob(repository, str(layer.get("digest"))))
+        except OciBuildError:
+            continue
+        if found.payload == payload:
+            return True
     return False
 
 

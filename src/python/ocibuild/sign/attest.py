@@ -24,7 +24,12 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from ocibuild.errors import OciBuildError
 from ocibuild.registry.client import RegistryClient
-from ocibuild.sign.attach import append_to_tag_image, bundle_referrer_carries, push_bundle_referrer
+from ocibuild.sign.attach import (
+    append_to_tag_image,
+    bundle_referrer_carries,
+    layer_carries,
+    push_bundle_referrer,
+)
 from ocibuild.sign.bundle import (
     IN_TOTO_STATEMENT_V1,
     Statement,
@@ -110,18 +115,14 @@ def _attested_already_simple(
     client: RegistryClient, repository: str, manifest: Mapping[str, Any], statement: bytes, key: SigningKey
 ) -> bool:
     """Whether the `.att` image has a layer whose envelope, signed by this key, carries `statement`."""
-    for layer in manifest.get("layers", []):
-        if layer.get("mediaType") != DSSE_MEDIA_TYPE:
-            continue
-        try:
-            found = open_envelope(
-                client.get_blob(repository, str(layer.get("digest"))), key.public_key, "att"
-            )
-        except OciBuildError:
-            continue
-        if found.payload == statement:
-            return True
-    return False
+    return layer_carries(
+        client,
+        repository,
+        manifest,
+        DSSE_MEDIA_TYPE,
+        lambda blob: open_envelope(blob, key.public_key, "att"),
+        statement,
+    )
 
 
 def _attach_simple(
