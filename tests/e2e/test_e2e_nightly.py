@@ -22,6 +22,10 @@ import sys
 from pathlib import Path
 from typing import List, Sequence
 
+# The script runs these in this test's interpreter (NIGHTLY_PYTHON): imported so that Pants puts
+# their requirements (cryptography, pynacl, requests, ...) in the test's environment.
+import ocibuild.cli.push  # noqa: F401
+import ocibuild.refresh.pipeline  # noqa: F401
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
