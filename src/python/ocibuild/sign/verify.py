@@ -20,7 +20,7 @@ import json
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 from ocibuild.errors import OciBuildError
-from ocibuild.registry.client import DOCKER_MANIFEST, OCI_MANIFEST, RegistryClient
+from ocibuild.registry.client import DOCKER_MANIFEST, OCI_MANIFEST, RegistryClient, short_digest
 from ocibuild.sign.attest import (
     DSSE_MEDIA_TYPE,
     PREDICATE_TYPE_ANNOTATION,
@@ -50,10 +50,6 @@ __all__ = ["verify_image", "verify_attestations"]
 _T = TypeVar("_T")
 
 
-def _short(digest: str) -> str:
-    return digest[:19]
-
-
 def _names_repository(claimed: str, expected: str) -> bool:
     """cosign's docker-reference is REG/REPO, or REG/REPO:TAG / @DIGEST when signed with an identity."""
     return claimed == expected or claimed.startswith(expected + ":") or claimed.startswith(expected + "@")
@@ -69,7 +65,7 @@ def _check_simple_layer(
 ) -> str:
     """A description of the verified signature in `layer`, or OciBuildError saying why it does not count."""
     digest = str(layer.get("digest"))
-    where = f"signature layer {_short(digest)}"
+    where = f"signature layer {short_digest(digest)}"
     try:
         signature = base64.b64decode(
             (layer.get("annotations") or {}).get(SIGNATURE_ANNOTATION, ""), validate=True
@@ -88,7 +84,7 @@ def _check_simple_layer(
         raise OciBuildError(f"{where}: signed for {claim.manifest_digest}, not this image")
     if docker_reference is not None and not _names_repository(claim.docker_reference, docker_reference):
         raise OciBuildError(f"{where}: signed for {claim.docker_reference}, not {docker_reference}")
-    return f"simple-signing {_short(digest)} for {claim.docker_reference}@{claim.manifest_digest}"
+    return f"simple-signing {short_digest(digest)} for {claim.docker_reference}@{claim.manifest_digest}"
 
 
 def _verify_simple(
@@ -120,7 +116,7 @@ def _check_bundle_referrer(
     client: RegistryClient, repository: str, image_digest: str, desc: Dict[str, Any], key: PublicKey
 ) -> str:
     digest = str(desc.get("digest"))
-    where = f"bundle referrer {_short(digest)}"
+    where = f"bundle referrer {short_digest(digest)}"
     found = client.get_manifest(repository, digest, accept=(OCI_MANIFEST,))
     if found is None:
         raise OciBuildError(f"{where}: listed, but the registry has no such manifest")
@@ -128,7 +124,7 @@ def _check_bundle_referrer(
     statement = _referrer_statement(client, repository, image_digest, manifest, key, where)
     if statement.predicate_type != COSIGN_SIGN_PREDICATE_TYPE:
         raise OciBuildError(f"{where}: predicate type {statement.predicate_type!r} is not a cosign signature")
-    return f"Sigstore bundle {_short(digest)} for {image_digest}"
+    return f"Sigstore bundle {short_digest(digest)} for {image_digest}"
 
 
 def _referrer_statement(
@@ -249,10 +245,10 @@ def _verify_attestations_simple(
 
     def check(layer: Dict[str, Any]) -> str:
         digest = str(layer.get("digest"))
-        layer_where = f"attestation layer {_short(digest)}"
+        layer_where = f"attestation layer {short_digest(digest)}"
         statement = open_envelope(client.get_blob(repository, digest), key, layer_where)
         _check_sbom_statement(statement, image_digest, expected, layer_where)
-        return f"SPDX attestation {_short(digest)} for {image_digest}"
+        return f"SPDX attestation {short_digest(digest)} for {image_digest}"
 
     return _each_verified(layers, check, where, key, "SPDX attestation")
 
@@ -269,7 +265,7 @@ def _verify_attestations_bundle(
         found = client.get_manifest(repository, digest, accept=(OCI_MANIFEST,))
         if found is None:
             continue
-        manifest = parse_signature_manifest(found.data, f"bundle referrer {_short(digest)}")
+        manifest = parse_signature_manifest(found.data, f"bundle referrer {short_digest(digest)}")
         if (manifest.get("annotations") or {}).get(BUNDLE_PREDICATE_TYPE_ANNOTATION) == SPDX_PREDICATE_TYPE:
             spdx_referrers.append((digest, manifest))
     if not spdx_referrers:
@@ -280,10 +276,10 @@ def _verify_attestations_bundle(
 
     def check(referrer: Tuple[str, Dict[str, Any]]) -> str:
         digest, manifest = referrer
-        referrer_where = f"bundle referrer {_short(digest)}"
+        referrer_where = f"bundle referrer {short_digest(digest)}"
         statement = _referrer_statement(client, repository, image_digest, manifest, key, referrer_where)
         _check_sbom_statement(statement, image_digest, expected, referrer_where)
-        return f"SPDX attestation bundle {_short(digest)} for {image_digest}"
+        return f"SPDX attestation bundle {short_digest(digest)} for {image_digest}"
 
     return _each_verified(spdx_referrers, check, where, key, "SPDX attestation")
 
