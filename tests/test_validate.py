@@ -65,3 +65,13 @@ def test_non_empty_strings():
     with pytest.raises(OciBuildError) as e:
         decode(_Named, {"name": "a", "aliases": 1}, "f.json")
     assert str(e.value) == "f.json: `aliases` must be a list of non-empty strings, got 1"
+
+
+def test_one_digest_check_refuses_a_trailing_newline() -> None:
+    from ocibuild.common.digests import is_sha256_digest
+
+    good = "sha256:" + "a" * 64
+    assert is_sha256_digest(good)
+    assert not is_sha256_digest(good + "\n")
+    assert not is_sha256_digest(good.upper().replace("SHA256", "sha256"))
+    assert not is_sha256_digest(None)

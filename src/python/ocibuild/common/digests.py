@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from pathlib import Path
 from typing import Tuple
 
 __all__ = [
+    "is_sha256_digest",
     "sha256_digest",
     "sha256_hex",
     "file_sha256_digest",
@@ -18,6 +20,12 @@ __all__ = [
 ]
 
 _CHUNK = 1 << 20
+_SHA256_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def is_sha256_digest(value: object) -> bool:
+    """`sha256:` and 64 lower-case hex digits, nothing else (no trailing newline either)."""
+    return isinstance(value, str) and _SHA256_DIGEST.fullmatch(value) is not None
 
 
 def sha256_hex(data: bytes) -> str:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from ocibuild.common.digests import sha256_digest
+from ocibuild.common.digests import is_sha256_digest, sha256_digest
 from ocibuild.common.validate import decode
 from ocibuild.errors import OciBuildError
 from ocibuild.oci.platforms import Platform, PlatformJson
@@ -52,8 +51,6 @@ REF_NAME = "org.opencontainers.image.ref.name"
 BASE_DIGEST = "org.opencontainers.image.base.digest"
 BASE_NAME = "org.opencontainers.image.base.name"
 
-_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
-
 
 def canonical_json(value: Any) -> bytes:
     """The byte-stable form: sorted keys, compact separators, UTF-8, no trailing newline."""
@@ -62,7 +59,7 @@ def canonical_json(value: Any) -> bytes:
 
 def digest_problem(value: Any) -> Optional[str]:
     """What is wrong with `value` as a sha256 digest, or None."""
-    if not isinstance(value, str) or not _DIGEST_RE.match(value):
+    if not is_sha256_digest(value):
         return f"{value!r} is not a sha256 digest (`sha256:` + 64 lowercase hex digits)"
     return None
 

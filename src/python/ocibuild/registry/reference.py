@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
+from ocibuild.common.digests import is_sha256_digest
 from ocibuild.errors import OciBuildError
 
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
@@ -19,7 +20,6 @@ _REGISTRY_RE = re.compile(
     r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$"
 )
 _TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
-_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def check_tag(tag: str) -> str:
 
 
 def check_digest(digest: str) -> str:
-    if not _DIGEST_RE.match(digest):
+    if not is_sha256_digest(digest):
         raise OciBuildError(f"{digest!r} is not a sha256 digest (`sha256:` + 64 lowercase hex digits)")
     return digest
 

@@ -19,6 +19,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import quote
 
+from ocibuild.common.digests import is_sha256_digest
 from ocibuild.errors import OciBuildError
 from ocibuild.sbom.facts import FILES, ApkPackageFacts, ImageFacts, IndexFacts, LayerFacts, PlatformSbom
 from ocibuild.sbom.licenses import NOASSERTION, spdx_license
@@ -35,11 +36,8 @@ def _iso(epoch: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-
-
 def _hex(digest: str) -> str:
-    if not _DIGEST.match(digest):
+    if not is_sha256_digest(digest):
         raise OciBuildError(
             f"SBOM: {digest!r} is not a sha256 digest (sha256:<64 hex>); pass the manifest's digests"
         )

@@ -9,10 +9,10 @@ Go's json.Marshal of payload.SimpleContainerImage: struct field order, no spaces
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional
 
+from ocibuild.common.digests import is_sha256_digest
 from ocibuild.errors import OciBuildError
 from ocibuild.sign.gojson import go_map, marshal
 
@@ -24,11 +24,10 @@ __all__ = [
 ]
 
 COSIGN_SIGNATURE_TYPE = "cosign container image signature"
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 def check_image_digest(digest: str) -> str:
-    if not _DIGEST.fullmatch(digest):
+    if not is_sha256_digest(digest):
         raise OciBuildError(f"{digest!r} is not an image digest (sha256:<64 lowercase hex>)")
     return digest
 
@@ -77,7 +76,7 @@ def parse_simple_signing_payload(payload: bytes, origin: str) -> SimpleSigningCl
         raise OciBuildError(
             f"{origin}: the signature payload has type {claim_type!r}, not {COSIGN_SIGNATURE_TYPE!r}"
         )
-    if not isinstance(reference, str) or not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+    if not isinstance(reference, str) or not isinstance(digest, str) or not is_sha256_digest(digest):
         raise OciBuildError(
             f"{origin}: the signature payload's docker-reference or docker-manifest-digest is malformed"
         )
