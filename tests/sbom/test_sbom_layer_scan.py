@@ -3,6 +3,7 @@ built by the core), a files layer, and os-release behind a symlink."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import tarfile
@@ -112,3 +113,26 @@ def test_packages_absent_from_the_lock_have_no_apk_digest(tmp_path: Path) -> Non
     assert (app.name, app.apk_sha256, app.download_location) == ("app", None, None)
     assert app.depends == ("base", "libfoo")  # by name (another layer's) and by what libfoo provides
     assert libfoo.depends == ()
+
+
+@pytest.mark.parametrize("members", [0, 1, 3])
+def test_layers_of_several_gzip_members_are_read_whole(tmp_path: Path, members: int) -> None:
+    # The layer writer emits one gzip member per 16 MiB of tar; every member must be read.
+    files = {f"etc/file{i}": (b"%d" % i) * 4000 for i in range(6)}
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    raw = buffer.getvalue()
+    if members:
+        cut = [len(raw) * i // members for i in range(members + 1)]
+        blob = b"".join(gzip.compress(raw[a:b], mtime=0) for a, b in zip(cut, cut[1:]))
+    else:
+        blob = raw
+    (tmp_path / "layer").write_bytes(blob)
+    scan = scan_layer(tmp_path / "layer")
+    assert {f.path: f.sha256 for f in scan.files if f.path in files} == {
+        name: hashlib.sha256(data).hexdigest() for name, data in files.items()
+    }

@@ -7,13 +7,15 @@ SBOM in step with what scanners see.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import posixpath
 import shlex
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Protocol, Sequence, Tuple
+from typing import BinaryIO, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple
 
 from ocibuild.apk.index import IndexEntry, parse_apkindex
 from ocibuild.apk.version import parse_dependency
@@ -62,6 +64,14 @@ def _normal(name: str) -> str:
     return "" if path == "." else path
 
 
+def _open_layer(blob: Path) -> BinaryIO:
+    """The tar stream of a layer blob: gzip.open reads every gzip member (our layers have one per
+    16 MiB of tar); tarfile's own `r|gz` stops after the first."""
+    with open(blob, "rb") as f:
+        magic = f.read(2)
+    return gzip.open(blob, "rb") if magic == b"\x1f\x8b" else open(blob, "rb")  # type: ignore[return-value]
+
+
 def scan_layer(blob: Path) -> LayerScan:
     """Read a layer blob (a tar, gzip'd or not) once."""
     files: Dict[str, FileFacts] = {}
@@ -69,7 +79,7 @@ def scan_layer(blob: Path) -> LayerScan:
     hardlinks: Dict[str, str] = {}
     wanted: Dict[str, bytes] = {}
     try:
-        with tarfile.open(str(blob), mode="r|*") as tar:
+        with _open_layer(blob) as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
             for member in tar:
                 path = _normal(member.name)
                 if member.issym():
@@ -90,7 +100,7 @@ def scan_layer(blob: Path) -> LayerScan:
                     files[path] = FileFacts(path, sha256.hexdigest(), sha1.hexdigest())
                     if keep:
                         wanted[path] = b"".join(content)
-    except (OSError, tarfile.TarError, EOFError) as e:
+    except (OSError, tarfile.TarError, EOFError, zlib.error) as e:
         raise OciBuildError(f"{blob}: cannot read the layer as a tar ({e}): rebuild the layer") from None
     for path, target in sorted(hardlinks.items()):
         if target in files:
