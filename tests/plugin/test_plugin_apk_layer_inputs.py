@@ -17,7 +17,7 @@ from pants_oci.errors import ApkLockfileError, StaleApkLockfileError
 from pants_oci.util_rules.layers import ApkLayerInputs, ApkLayerInputsRequest, _check_lock_is_fresh
 from testutil.apk_layers import alpine_lock, alpine_packages_dir
 from testutil.paths import apk_mirror
-from testutil.plugin_rules import plugin_rules
+from testutil.plugin_rules import bootstrap_options, plugin_rules
 
 LOCK_PATH = "img/apko.lock.json"
 PACKAGES = ("busybox", "ca-certificates-bundle", "tzdata", "alpine-release")
@@ -34,7 +34,8 @@ def rule_runner() -> RuleRunner:
         target_types=register.target_types(),
     )
     mirrors = {"https://dl-cdn.alpinelinux.org/alpine/": [(apk_mirror() / "alpine").as_uri() + "/"]}
-    runner.set_options([f"--apk-mirrors={mirrors!r}"])
+    # The packages are fetched by the core's fetch-apk Processes.
+    runner.set_options([f"--apk-mirrors={mirrors!r}", *bootstrap_options()], env_inherit={"PATH", "HOME"})
     return runner
 
 

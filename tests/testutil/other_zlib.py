@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
-from testutil.provision import cache_dir
+from testutil.provision import cache_dir, pip_cert_args
 
 SDIST_REQUIREMENT = "zlib-ng==1.1.0"
 SDIST_NAME = "zlib_ng-1.1.0.tar.gz"
@@ -38,7 +38,12 @@ EXPECTED_VERSION = "1.3.1.zlib-ng"
 
 
 def _run(argv, cwd: Optional[Path] = None) -> None:
-    result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    # PIP_CERT reaches pip's build-dependency subprocess too, which `--cert` does not.
+    env = dict(os.environ)
+    cert = pip_cert_args()
+    if cert:
+        env["PIP_CERT"] = cert[1]
+    result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, argv))} failed:\n{(result.stdout + result.stderr)[-3000:]}")
 

