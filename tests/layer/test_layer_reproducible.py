@@ -4,49 +4,27 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 from ocibuild.apk.lockfile import dump_lockfile
-from testutil.apk_layers import NONROOT, STATIC_SET, alpine_lock, alpine_packages_dir
+from testutil.apk_layers import NONROOT, STATIC_SET, alpine_lock, run_apk_layer_cli
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "python"
 
 
 def run_cli(workdir: Path, lockfile: Path, accounts: Path, umask: int, env_extra: dict) -> Path:
     workdir.mkdir(parents=True)
-    out = workdir / "deeper" / "out"
-    out.mkdir(parents=True)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(SRC), **env_extra}
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ocibuild",
-            "apk-layer",
-            "--lockfile",
-            str(lockfile),
-            "--arch",
-            "x86_64",
-            "--packages-dir",
-            str(alpine_packages_dir()),
-            "--accounts",
-            str(accounts),
-            "--skip-scripts-of",
-            "busybox",
-            "--output-layer",
-            str(out / "layer.tar.gz"),
-            "--output-descriptor",
-            str(out / "layer.json"),
-        ],
-        cwd=str(workdir),
+    return run_apk_layer_cli(
+        workdir / "deeper" / "out",
+        lockfile,
+        accounts,
+        "--skip-scripts-of",
+        "busybox",
+        cwd=workdir,
         env=env,
-        check=True,
-        capture_output=True,
         preexec_fn=lambda: os.umask(umask),
     )
-    return out
 
 
 def test_two_builds_in_different_surroundings_are_identical(tmp_path):

@@ -22,7 +22,7 @@ from ocibuild.apk.lockfile import dump_lockfile
 from ocibuild.common.compression import GZIP_MEMBER_BLOCK
 from ocibuild.layer.tarball import FILE, TarEntry, write_layer
 from ocibuild.oci.layers import inspect_layer
-from testutil.apk_layers import NONROOT, STATIC_SET, alpine_lock, alpine_packages_dir
+from testutil.apk_layers import NONROOT, STATIC_SET, alpine_lock, run_apk_layer_cli
 from testutil.other_zlib import EXPECTED_VERSION, other_zlib_preload, zlib_runtime_version
 from testutil.provision import ensure_test_deps
 
@@ -46,32 +46,7 @@ def _env(preload: Optional[Path]) -> dict:
 
 
 def _apk_layer(workdir: Path, lockfile: Path, accounts: Path, preload: Optional[Path]) -> bytes:
-    out = workdir / "out"
-    out.mkdir(parents=True)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ocibuild",
-            "apk-layer",
-            "--lockfile",
-            str(lockfile),
-            "--arch",
-            "x86_64",
-            "--packages-dir",
-            str(alpine_packages_dir()),
-            "--accounts",
-            str(accounts),
-            "--output-layer",
-            str(out / "layer.tar.gz"),
-            "--output-descriptor",
-            str(out / "layer.json"),
-        ],
-        cwd=str(workdir),
-        env=_env(preload),
-        check=True,
-        capture_output=True,
-    )
+    out = run_apk_layer_cli(workdir / "out", lockfile, accounts, cwd=workdir, env=_env(preload))
     return (out / "layer.tar.gz").read_bytes()
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import gzip
 import io
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -98,3 +100,38 @@ def parse_installed(text: str) -> List[List[Tuple[str, str]]]:
         if block.strip():
             blocks.append([(line[0], line[2:]) for line in block.splitlines()])
     return blocks
+
+
+def run_apk_layer_cli(
+    out: Path, lockfile: Path, accounts: Path, *extra: str, cwd: Path, env: Dict[str, str], **popen
+) -> Path:
+    """`python -m ocibuild apk-layer` for x86_64 from the Alpine slice, in a subprocess (a bare `env`,
+    its own `cwd`); writes `out/layer.tar.gz` and `out/layer.json` and returns `out`."""
+    out.mkdir(parents=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ocibuild",
+            "apk-layer",
+            "--lockfile",
+            str(lockfile),
+            "--arch",
+            "x86_64",
+            "--packages-dir",
+            str(alpine_packages_dir()),
+            "--accounts",
+            str(accounts),
+            *extra,
+            "--output-layer",
+            str(out / "layer.tar.gz"),
+            "--output-descriptor",
+            str(out / "layer.json"),
+        ],
+        cwd=str(cwd),
+        env=env,
+        check=True,
+        capture_output=True,
+        **popen,
+    )
+    return out
