@@ -43,17 +43,36 @@ def make_checkout(parent: Path, name: str = "repo") -> Path:
     return dest
 
 
+def copy_checkout(checkout: Path, parent: Path, name: str = "repo") -> Path:
+    """A second machine's checkout: `checkout`'s files at `parent/name`, beside its own `shared` link.
+
+    Copied from a checkout, not from this working tree, so that edits meanwhile cannot make two differ.
+    """
+    dest = parent / name
+    shutil.copytree(checkout, dest, symlinks=True)
+    if not (parent / "shared").exists():
+        (parent / "shared").symlink_to(shared_dir())
+    return dest
+
+
 def run_pants(
     checkout: Path,
     *args: str,
     store: Optional[Path] = None,
     extra_env: Optional[Dict[str, str]] = None,
     timeout: float = 1200,
+    pantsd: bool = False,
 ) -> subprocess.CompletedProcess:
-    """`./pants --no-pantsd ...` in `checkout`, with its own local store when `store` is given."""
+    """`./pants --no-pantsd ...` in `checkout` (with pantsd if asked), with its own local store when
+    `store` is given."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PANTS_")}
     env.update(extra_env or {})
-    options = ["--no-pantsd", "--no-dynamic-ui", "--stats-log", "--stats-memory-summary=false"]
+    options = [
+        "--pantsd" if pantsd else "--no-pantsd",
+        "--no-dynamic-ui",
+        "--stats-log",
+        "--stats-memory-summary=false",
+    ]
     if store:
         options.append(f"--local-store-dir={store}")
     return subprocess.run(
