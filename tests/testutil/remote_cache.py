@@ -8,21 +8,28 @@ One place for the e2e test (tests/e2e/test_e2e_static_image.py), the CI job
 - `parse`: Pants' `[stats]` counters, and from the engine's `-ldebug` lines the Processes spawned
   locally (with their cache scope), the remote cache hits and misses, and the `DownloadFile`s.
 - `served_by_cache_failures`: one line per way the second machine was not served by the cache.
+- `writer_then_reader`: the two machines themselves, with a real BuildGrid and the mirror shut
+  down between them.
 
 Engine references: pantsbuild/pants tag release_2.17.1, src/rust/engine/.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
+import subprocess
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from testutil.checkout import counter
+from testutil.checkout import copy_checkout, counter, make_checkout, run_pants
+from testutil.paths import apk_mirror
+from testutil.servers import RemoteCache, buildgrid_cache, file_server
 
 COUNTERS = (
     "local_execution_requests",
@@ -80,6 +87,7 @@ class BuildStats:
     hits: Tuple[str, ...]  # descriptions of remote cache hits
     misses: Tuple[str, ...]  # descriptions of remote cache misses
     downloads: Tuple[str, ...]  # URLs fetched by DownloadFile
+    debug: bool  # the output had -ldebug lines: the four tuples above are complete
 
     def __getitem__(self, name: str) -> int:
         return self.counters[name]
@@ -113,10 +121,11 @@ def parse(output: str) -> BuildStats:
         hits=tuple(hits),
         misses=tuple(misses),
         downloads=tuple(m.group("url") for m in _DOWNLOAD.finditer(output)),
+        debug=" [DEBUG] " in output,
     )
 
 
-def ci_env(cache, mirror_url: str) -> Dict[str, str]:
+def ci_env(cache: RemoteCache, mirror_url: str) -> Dict[str, str]:
     """pants.ci.toml with this cache, and a mirror URL that is the same string on every machine."""
     mirrors = {
         "https://dl-cdn.alpinelinux.org/alpine/": [f"{mirror_url}alpine/"],
@@ -137,14 +146,16 @@ def _sample(items: Sequence[str], limit: int = 5) -> str:
 
 
 def served_by_cache_failures(
-    writer: BuildStats, reader: BuildStats, max_speculative_starts: int = 0
+    writer: BuildStats, reader: BuildStats, allow_speculative_starts: bool = True
 ) -> List[str]:
     """Why `reader` (a fresh machine after `writer` filled the cache) was not served by it; [] if it was.
 
-    Both runs need `-ldebug`. `max_speculative_starts`: cacheable Processes of Pants' own rules
-    (no `remote_cache_speculation_delay`, so the engine may start them locally while the hit is
-    on its way; remote_cache.rs:320-341) that may have been spawned and dropped. The plugin's
-    Processes carry a delay and must never be spawned.
+    Both runs need `-ldebug`. A speculative start: Pants' own cacheable Processes (Go compiles,
+    PEX builds, ...) have no `remote_cache_speculation_delay` (2.17 sets it per Process only), so
+    the engine starts one locally as soon as its lookup is sent and drops it when the hit arrives
+    first (remote_cache.rs:320-341); it is spawned and counted in `local_execution_requests`, but its
+    result is never used. `allow_speculative_starts=False` fails on those too. The plugin's
+    Processes carry a delay: any local spawn of one is a failure.
     """
     failures = []
     if writer["remote_cache_requests_uncached"] == 0:
@@ -173,9 +184,19 @@ def served_by_cache_failures(
     cacheable = [s.description for s in reader.spawned if not s.is_probe]
     ours = [d for d in cacheable if d.startswith(PLUGIN_PROCESSES)]
     if ours:
-        failures.append(f"{len(ours)} of the plugin's Processes ran locally: {_sample(ours)}")
-    if len(cacheable) > max_speculative_starts or reader["remote_cache_speculation_local_completed_first"]:
-        failures.append(f"{len(cacheable)} cacheable Processes ran locally: {_sample(cacheable)}")
+        failures.append(f"{len(ours)} of the plugin's Processes were spawned locally: {_sample(ours)}")
+    not_hits = [d for d in cacheable if d not in set(reader.hits)]
+    if not_hits:
+        failures.append(
+            f"{len(not_hits)} Processes ran locally, not served by the cache: {_sample(not_hits)}"
+        )
+    if reader["remote_cache_speculation_local_completed_first"]:
+        failures.append(
+            f"remote_cache_speculation_local_completed_first {reader['remote_cache_speculation_local_completed_first']}:"
+            " local runs were used instead of cache hits"
+        )
+    if cacheable and not allow_speculative_starts:
+        failures.append(f"{len(cacheable)} speculative local starts of cache hits: {_sample(cacheable)}")
     if reader.probes > writer.probes:
         failures.append(f"{reader.probes} uncacheable probes ran, the writer ran {writer.probes}")
     downloads = [url for url in reader.downloads if not PEX_TOOL_URL.match(url)]
@@ -211,17 +232,28 @@ def file_bytes(root: Path, paths: Sequence[str]) -> int:
 
 
 def stats_table(runs: Dict[str, BuildStats], extra: Optional[Dict[str, Dict[str, str]]] = None) -> str:
-    """Processes local vs cached, downloads, and `extra` rows (e.g. wall time, bytes), one column per run."""
+    """Processes local vs cached, downloads, and `extra` rows (e.g. wall time, bytes), one column per
+    run ("-": needs -ldebug)."""
     rows: Dict[str, Dict[str, str]] = {}
+    debug_only = {
+        "cacheable Processes spawned locally",
+        "  of them dropped for a cache hit",
+        "uncacheable probes run",
+    }
+    debug_only.add("DownloadFile (besides the pex tool)")
     for name, s in runs.items():
+        hits = set(s.hits)
         values = {
-            "processes run locally (cacheable)": str(len(s.spawned) - s.probes),
-            "uncacheable probes run": str(s.probes),
-            **{c: str(s[c]) for c in COUNTERS},
-            "DownloadFile (besides the pex tool)": str(sum(not PEX_TOOL_URL.match(u) for u in s.downloads)),
+            "cacheable Processes spawned locally": len(s.spawned) - s.probes,
+            "  of them dropped for a cache hit": sum(
+                not p.is_probe and p.description in hits for p in s.spawned
+            ),
+            "uncacheable probes run": s.probes,
+            **{c: s[c] for c in COUNTERS},
+            "DownloadFile (besides the pex tool)": sum(not PEX_TOOL_URL.match(u) for u in s.downloads),
         }
         for row, value in values.items():
-            rows.setdefault(row, {})[name] = value
+            rows.setdefault(row, {})[name] = f"{value:,}" if s.debug or row in COUNTERS else "-"
     for row, values in (extra or {}).items():
         rows.setdefault(row, {}).update(values)
     width = max(map(len, rows))
@@ -233,3 +265,67 @@ def stats_table(runs: Dict[str, BuildStats], extra: Optional[Dict[str, Dict[str,
         for row, values in rows.items()
     ]
     return "\n".join(lines)
+
+
+@dataclass
+class TwoMachines:
+    """A writer's build (cold, fills the cache) and a reader's (a fresh machine, the mirror down)."""
+
+    cache: RemoteCache  # still running inside `writer_then_reader`
+    env: Dict[str, str]  # ci_env: pass it to any further run_pants in these checkouts
+    writer: Path
+    reader: Path
+    writer_store: Path
+    reader_store: Path
+    written: subprocess.CompletedProcess
+    read: Optional[subprocess.CompletedProcess]  # None when the writer failed
+    writer_seconds: float
+    reader_seconds: float
+    mirror_requests: List[str]  # the paths the writer asked the mirror for
+
+    @property
+    def mirror_bytes(self) -> int:
+        return file_bytes(apk_mirror(), self.mirror_requests)
+
+
+@contextlib.contextmanager
+def writer_then_reader(
+    workdir: Path, args: Sequence[str], writer_timeout: float = 1200, reader_timeout: float = 1200
+) -> Iterator[TwoMachines]:
+    """`./pants <args>` with pants.ci.toml and a real BuildGrid: a writer checkout, then a reader.
+
+    Both without pantsd, each with its own empty local store. The writer's only package mirror is
+    an HTTP server that is shut down before the reader runs: the same URL (so the same fetch keys),
+    connection refused. The reader is a copy of the writer's checkout at another path, made before
+    the writer builds.
+    """
+    with buildgrid_cache(workdir) as cache:
+        with file_server(apk_mirror()) as mirror:
+            env = ci_env(cache, mirror.url)
+            writer = make_checkout(workdir / "writer")
+            reader = copy_checkout(writer, workdir / "reader" / "elsewhere")
+            start = time.monotonic()
+            written = run_pants(
+                writer, *args, store=workdir / "store-writer", extra_env=env, timeout=writer_timeout
+            )
+            writer_seconds = time.monotonic() - start
+        read, reader_seconds = None, 0.0
+        if written.returncode == 0:
+            start = time.monotonic()
+            read = run_pants(
+                reader, *args, store=workdir / "store-reader", extra_env=env, timeout=reader_timeout
+            )
+            reader_seconds = time.monotonic() - start
+        yield TwoMachines(
+            cache=cache,
+            env=env,
+            writer=writer,
+            reader=reader,
+            writer_store=workdir / "store-writer",
+            reader_store=workdir / "store-reader",
+            written=written,
+            read=read,
+            writer_seconds=writer_seconds,
+            reader_seconds=reader_seconds,
+            mirror_requests=list(mirror.requests),
+        )
