@@ -8,6 +8,7 @@ decoding the deflate streams exactly (never by searching for the gzip magic, whi
 
 from __future__ import annotations
 
+import functools
 import io
 import tarfile
 import zlib
@@ -128,7 +129,7 @@ class ApkArchive:
             return None
         return self.raw[self.data_range[0] : self.data_range[1]]
 
-    @property
+    @functools.cached_property  # read by verification, install-script checks and the installed db
     def control_files(self) -> Dict[str, bytes]:
         """Regular files of the control tar by name (".PKGINFO", ".post-install", or "DESCRIPTION", "APKINDEX")."""
         members = _tar_members(

@@ -25,7 +25,7 @@ from ocibuild.errors import OciBuildError
 from ocibuild.layer.tarball import DIR, FILE, HARDLINK, SYMLINK, TarEntry, check_relative_path
 from ocibuild.layer.tarread import iter_tar
 
-__all__ = ["PackageFile", "install_scripts", "read_data_member", "scripts_error"]
+__all__ = ["PackageFile", "install_scripts", "read_data_member", "read_data_tar", "scripts_error"]
 
 _CHECKSUM_RECORD = "APK-TOOLS.checksum.SHA1"
 _XATTR_PREFIX = "SCHILY.xattr."
@@ -45,8 +45,13 @@ def install_scripts(control_files: Dict[str, bytes]) -> List[str]:
 
 
 def read_data_member(data_member: bytes, package: str, *, allow_setuid: bool = False) -> List[PackageFile]:
-    """Entries of the data member in archive order; see the module docstring for the checks."""
+    """Entries of the (compressed) data member in archive order; see the module docstring for the checks."""
     raw = gunzip(data_member, f"package {package}: data member")
+    return read_data_tar(raw, package, allow_setuid=allow_setuid)
+
+
+def read_data_tar(raw: bytes, package: str, *, allow_setuid: bool = False) -> List[PackageFile]:
+    """Entries of the decompressed data member, as read_data_member."""
     who = f"package {package}"
     out: List[PackageFile] = []
     file_checksums: Dict[str, Optional[str]] = {}

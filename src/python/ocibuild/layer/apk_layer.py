@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import unquote, urlparse
@@ -32,9 +33,10 @@ from ocibuild.apk.pkginfo import PkgInfo
 from ocibuild.apk.signing import Keyring
 from ocibuild.apk.version import parse_dependency
 from ocibuild.common.atomic import write_bytes_atomically
+from ocibuild.common.compression import gunzip
 from ocibuild.errors import OciBuildError
 from ocibuild.layer import accounts as accounts_mod
-from ocibuild.layer.apk_contents import install_scripts, read_data_member, scripts_error
+from ocibuild.layer.apk_contents import install_scripts, read_data_tar, scripts_error
 from ocibuild.layer.installed_db import InstalledPackage, render_installed
 from ocibuild.layer.rootfs import RootFs
 from ocibuild.layer.tarball import DEFAULT_GZIP_LEVEL, DIR, FILE, LayerBlob, TarEntry, write_layer
@@ -52,6 +54,8 @@ __all__ = [
 DESCRIPTOR_SCHEMA = "ocibuild.apk-layer.v1"
 # paths the builder writes itself; a package shipping one of them is refused
 _GENERATED_FILES = ("lib/apk/db/installed", "lib/apk/db/triggers", "etc/apk/world", "etc/apk/arch")
+# Packages read and verified ahead of the install loop (machines building layers have >= 2 cores).
+_READ_THREADS = 2
 
 
 @dataclass(frozen=True)
@@ -145,21 +149,30 @@ class _Verified:
     info: PkgInfo
     file_size: int
     origin: str
+    data_tar: Optional[bytes]  # the data member, decompressed
 
 
 class _PackageFiles:
-    """The lock's .apk files in the packages dir, each read and verified against the lock once."""
+    """The lock's .apk files in the packages dir, each read, verified against the lock and its data
+    member decompressed once, in worker threads: hashing, the signature check and inflating run in C
+    without the GIL, so they overlap with installing the packages before (the layer's bytes do not
+    depend on it: results are taken in the lock's order, and so is the first error reported)."""
 
-    def __init__(self, packages_dir: str, keyring: Keyring, arch: str) -> None:
+    def __init__(self, packages_dir: str, keyring: Keyring, arch: str, pool: ThreadPoolExecutor) -> None:
         self._dir = packages_dir
         self._keyring = keyring
         self._arch = arch
-        self._cache: Dict[str, _Verified] = {}
+        self._pool = pool
+        self._loads: Dict[str, "Future[_Verified]"] = {}
+
+    def prefetch(self, packages: Sequence[LockedPackage]) -> None:
+        for pkg in packages:
+            if pkg.name not in self._loads:
+                self._loads[pkg.name] = self._pool.submit(self._load, pkg)
 
     def get(self, pkg: LockedPackage) -> _Verified:
-        if pkg.name not in self._cache:
-            self._cache[pkg.name] = self._load(pkg)
-        return self._cache[pkg.name]
+        self.prefetch([pkg])
+        return self._loads[pkg.name].result()
 
     def _load(self, pkg: LockedPackage) -> _Verified:
         path = os.path.join(self._dir, _package_file_name(pkg))
@@ -186,7 +199,9 @@ class _PackageFiles:
             )
         if info.arch not in (self._arch, "noarch"):
             raise OciBuildError(f"{origin}: built for {info.arch}, not {self._arch}")
-        return _Verified(archive, info, len(data), origin)
+        data_member = archive.data_member
+        data_tar = None if data_member is None else gunzip(data_member, f"package {pkg.name}: data member")
+        return _Verified(archive, info, len(data), origin, data_tar)
 
 
 def assemble_root(lock: Lockfile, packages_dir: str, options: ApkLayerOptions) -> AssembledRoot:
@@ -196,8 +211,19 @@ def assemble_root(lock: Lockfile, packages_dir: str, options: ApkLayerOptions) -
         raise OciBuildError(
             f"the lock has no packages for {options.arch}; add the arch to the spec and re-lock"
         )
-    files = _PackageFiles(packages_dir, lock.keyring(), options.arch)
     selected = select_packages(locked, options.packages, options.arch)
+    pool = ThreadPoolExecutor(max_workers=_READ_THREADS, thread_name_prefix="apk-read")
+    try:
+        files = _PackageFiles(packages_dir, lock.keyring(), options.arch, pool)
+        files.prefetch(selected)
+        return _install(files, selected, options)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _install(
+    files: _PackageFiles, selected: Sequence[LockedPackage], options: ApkLayerOptions
+) -> AssembledRoot:
     replaces = _replaces_fn(selected, _lock_replaces(files))
     skip = set(options.skip_scripts_of)
     unknown_skips = sorted(skip - {p.name for p in selected})
@@ -210,9 +236,9 @@ def assemble_root(lock: Lockfile, packages_dir: str, options: ApkLayerOptions) -
         scripts = install_scripts(verified.archive.control_files)
         if scripts and pkg.name not in skip:
             raise scripts_error(pkg.name, scripts)
-        if verified.archive.data_member is None:
+        if verified.data_tar is None:
             raise OciBuildError(f"{verified.origin}: has no data member")
-        contents = read_data_member(verified.archive.data_member, pkg.name, allow_setuid=options.allow_setuid)
+        contents = read_data_tar(verified.data_tar, pkg.name, allow_setuid=options.allow_setuid)
         for pf in contents:
             if pf.entry.path in _GENERATED_FILES:
                 raise OciBuildError(

@@ -21,7 +21,6 @@ Syft and Trivy read this file to list the image's packages and their files.
 
 from __future__ import annotations
 
-import posixpath
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -103,7 +102,7 @@ def _render_package(pkg: InstalledPackage, owns: Callable[[str], bool], carried:
             if not owns(pf.entry.path):
                 continue
             e = pf.entry
-            lines.append(f"R:{posixpath.basename(e.path)}\n")
+            lines.append(f"R:{e.path.rpartition('/')[2]}\n")
             if (e.uid, e.gid, e.mode) != _DEFAULT_FILE_ACL:
                 lines.append(_acl("a", e.uid, e.gid, e.mode))
             if pf.checksum:
@@ -126,7 +125,7 @@ def _group_by_directory(
                 groups[e.path] = ((e.uid, e.gid, e.mode), [])
         else:
             # apk needs the directory entry before its files; tolerate its absence
-            groups.setdefault(posixpath.dirname(e.path), (None, []))[1].append(pf)
+            groups.setdefault(e.path.rpartition("/")[0], (None, []))[1].append(pf)
     return [(d, acl, fs) for d, (acl, fs) in groups.items()]
 
 

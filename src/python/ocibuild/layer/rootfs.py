@@ -90,10 +90,12 @@ class RootFs:
     def check_path(self, path: str, who: str) -> None:
         """Validate `path` and that writing it would not go through a symlink or a file."""
         check_relative_path(path, who)
-        parts = path.split("/")
-        for i in range(1, len(parts)):
-            parent = "/".join(parts[:i])
-            node = self.entries.get(parent)
+        entries = self.entries
+        slash = path.find("/")
+        while slash > 0:
+            parent = path[:slash]
+            slash = path.find("/", slash + 1)
+            node = entries.get(parent)
             if node is None or node.kind == DIR:
                 continue
             if node.kind == SYMLINK:

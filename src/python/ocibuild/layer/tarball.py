@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import queue
+import re
 import threading
 import zlib
 from dataclasses import dataclass
@@ -110,8 +111,14 @@ class LayerBlob:
         return json.dumps(data, sort_keys=True, indent=2) + "\n"
 
 
+# Any path check_relative_path refuses matches this (a fast pass for the many paths that are fine).
+_SUSPECT_PATH = re.compile(r"(?:^|/)\.{0,2}(?:/|$)|\0")
+
+
 def check_relative_path(path: str, what: str) -> None:
     """Refuse paths a layer must never contain: absolute, '..', '.', empty components."""
+    if path and _SUSPECT_PATH.search(path) is None:
+        return
     if not path:
         raise OciBuildError(f"{what}: empty path")
     if path.startswith("/"):
@@ -125,9 +132,10 @@ def check_relative_path(path: str, what: str) -> None:
         raise OciBuildError(f"{what}: path {path!r} contains a NUL byte")
 
 
-def _sort_key(path: str) -> Tuple[str, ...]:
-    # Component-wise: "a", "a/b", "a-b" (parents directly before their contents).
-    return tuple(path.split("/"))
+def _sort_key(path: str) -> str:
+    # Component-wise: "a", "a/b", "a-b" (parents directly before their contents). With "/" as NUL,
+    # the lowest character (paths hold no NUL), plain string order is component order.
+    return path.replace("/", "\0")
 
 
 def _normalize_entries(entries: Iterable[TarEntry]) -> List[TarEntry]:
@@ -143,16 +151,19 @@ def _normalize_entries(entries: Iterable[TarEntry]) -> List[TarEntry]:
             check_relative_path(entry.link_target, f"hard link {entry.path}")
         by_path[entry.path] = entry
     for path in list(by_path):
-        parts = path.split("/")
-        for i in range(1, len(parts)):
-            parent = "/".join(parts[:i])
+        # Walk up until a parent that is present: its own parents are checked when it is.
+        slash = path.rfind("/")
+        while slash > 0:
+            parent = path[:slash]
             existing = by_path.get(parent)
-            if existing is None:
-                by_path[parent] = TarEntry(parent, DIR, 0o755)
-            elif existing.kind != DIR:
-                raise OciBuildError(
-                    f"layer entry {path}: parent {parent} is a {existing.kind}, not a directory"
-                )
+            if existing is not None:
+                if existing.kind != DIR:
+                    raise OciBuildError(
+                        f"layer entry {path}: parent {parent} is a {existing.kind}, not a directory"
+                    )
+                break
+            by_path[parent] = TarEntry(parent, DIR, 0o755)
+            slash = path.rfind("/", 0, slash)
     _reorder_hardlinks(by_path)
     return [by_path[p] for p in sorted(by_path, key=_sort_key)]
 
@@ -219,29 +230,20 @@ def _fits(text: str, limit: int) -> bool:
     return text.isascii() and len(text) <= limit
 
 
+# magic, version, uname and gname empty (numeric ids only), devmajor/devminor 0, empty prefix, padding
+_HEADER_TAIL = b"ustar\x0000" + bytes(64) + _octal(0, 8) * 2 + bytes(155 + 12)
+_HEADER_TAIL_SUM = sum(_HEADER_TAIL)
+
+
 def _raw_header(
     name: bytes, mode: int, uid: int, gid: int, size: int, mtime: int, typeflag: bytes, linkname: bytes
 ) -> bytes:
-    fields = [
-        name[:100].ljust(100, b"\0"),
-        _octal(mode, 8),
-        _octal(uid, 8),
-        _octal(gid, 8),
-        _octal(size, 12),
-        _octal(mtime, 12),
-        b" " * 8,  # checksum placeholder
-        typeflag,
-        linkname[:100].ljust(100, b"\0"),
-        b"ustar\x0000",
-        b"\0" * 32,  # uname: numeric ids only
-        b"\0" * 32,  # gname
-        _octal(0, 8),
-        _octal(0, 8),
-        b"\0" * 155,
-    ]
-    header = b"".join(fields).ljust(_BLOCK, b"\0")
-    checksum = b"%06o\0 " % byte_sum(header)
-    return header[:148] + checksum + header[156:]
+    numbers = b"%07o\0%07o\0%07o\0%011o\0%011o\0" % (mode, uid, gid, size, mtime)
+    name_field = name[:100].ljust(100, b"\0")
+    link_field = linkname[:100].ljust(100, b"\0")
+    checksum = byte_sum(name_field) + byte_sum(numbers) + 8 * 0x20 + typeflag[0] + byte_sum(link_field)
+    checksum += _HEADER_TAIL_SUM
+    return b"".join((name_field, numbers, b"%06o\0 " % checksum, typeflag, link_field, _HEADER_TAIL))
 
 
 def _entry_header(entry: TarEntry, size: int, mtime: int) -> bytes:
@@ -253,7 +255,7 @@ def _entry_header(entry: TarEntry, size: int, mtime: int) -> bytes:
         pax.append(_pax_record("path", name))
     if not _fits(link, 100):
         pax.append(_pax_record("linkpath", link))
-    if not _is_utf8(name) or not _is_utf8(link):
+    if not (name.isascii() and link.isascii()) and not (_is_utf8(name) and _is_utf8(link)):
         pax.append(_pax_record("hdrcharset", "BINARY"))  # POSIX: path/linkpath are raw bytes, not UTF-8
     uid, gid = entry.uid, entry.gid
     if uid > _MAX_OCTAL_ID:
