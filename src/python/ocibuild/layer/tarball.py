@@ -18,15 +18,15 @@ What makes the bytes stable:
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import os
-import queue
 import re
-import threading
 import zlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Dict, Iterable, List, Optional, Tuple
+from typing import Any, BinaryIO, Deque, Dict, Iterable, List, Optional, Tuple
 
 from ocibuild.common.atomic import atomic_output
 from ocibuild.common.compression import GZIP_MEMBER_BLOCK, gzip_member
@@ -63,6 +63,9 @@ _RECORD = 20 * _BLOCK  # pad the end like GNU tar and tarfile do
 _MAX_OCTAL_ID = 0o7777777
 _MAX_OCTAL_SIZE = 0o77777777777
 _CHUNK = 1 << 18
+# Threads compressing gzip members (machines building layers have >= 2 cores; more would only hold
+# more blocks in memory for the static set's few members).
+_COMPRESS_THREADS = 2
 
 
 @dataclass(frozen=True)
@@ -291,9 +294,10 @@ class _GzipSink:
     """Feeds tar bytes to sha256 (diff_id) and to gzip members of GZIP_MEMBER_BLOCK bytes each
     (ocibuild.common.compression: libdeflate, so the bytes do not depend on the system zlib).
 
-    Hashing and compressing run in one worker thread (hashlib and libdeflate release the GIL), so they
-    overlap with the Python code producing the tar; blocks are cut at fixed offsets of the tar stream
-    and processed strictly in order, so the output depends neither on timing nor on write sizes.
+    Blocks are cut at fixed offsets of the tar stream and compressed by a pool of threads while the
+    Python code goes on producing the tar (hashlib and libdeflate release the GIL, so the machine's
+    cores work at once); members are written strictly in block order, so the output depends neither
+    on timing, nor on the number of threads, nor on write sizes.
     """
 
     def __init__(self, out: BinaryIO, level: int) -> None:
@@ -302,64 +306,47 @@ class _GzipSink:
         self._tar_sha = hashlib.sha256()
         self._gz_sha = hashlib.sha256()
         self._gz_size = 0
-        self._buffer = bytearray()
-        self._produced = 0
-        self._block = bytearray()  # the worker's uncompressed tail, shorter than one member
-        self._queue: "queue.Queue[Optional[bytes]]" = queue.Queue(maxsize=4)
-        self._error: Optional[BaseException] = None
-        self._worker = threading.Thread(target=self._work, name="layer-gzip", daemon=True)
-        self._worker.start()
+        self._block = bytearray()
+        self._written = 0
+        self._pool = ThreadPoolExecutor(max_workers=_COMPRESS_THREADS, thread_name_prefix="layer-gzip")
+        self._pending: "Deque[Future[bytes]]" = collections.deque()
 
-    def _emit(self, data: bytes) -> None:
-        if data:
-            self._gz_sha.update(data)
-            self._gz_size += len(data)
-            self._out.write(data)
+    def _submit(self, block: bytes) -> None:
+        self._tar_sha.update(block)
+        self._pending.append(self._pool.submit(gzip_member, block, self._level))
+        # Bounded memory: never more than a few blocks in flight.
+        while len(self._pending) > 2 * _COMPRESS_THREADS:
+            self._emit(self._pending.popleft().result())
 
-    def _work(self) -> None:
-        while True:
-            data = self._queue.get()
-            if data is None:
-                return
-            if self._error is not None:
-                continue  # keep draining so that the producer never blocks
-            try:
-                self._tar_sha.update(data)
-                self._block += data
-                while len(self._block) >= GZIP_MEMBER_BLOCK:
-                    self._emit(gzip_member(bytes(self._block[:GZIP_MEMBER_BLOCK]), self._level))
-                    del self._block[:GZIP_MEMBER_BLOCK]
-            except BaseException as e:  # noqa: B902 - re-raised in finish()
-                self._error = e
-
-    def _drain(self) -> None:
-        if self._buffer:
-            self._produced += len(self._buffer)
-            self._queue.put(bytes(self._buffer))
-            self._buffer = bytearray()
+    def _emit(self, member: bytes) -> None:
+        self._gz_sha.update(member)
+        self._gz_size += len(member)
+        self._out.write(member)
 
     def write(self, data: bytes) -> None:
-        self._buffer += data
-        if len(self._buffer) >= _CHUNK:
-            self._drain()
+        self._block += data
+        self._written += len(data)
+        while len(self._block) >= GZIP_MEMBER_BLOCK:
+            self._submit(bytes(self._block[:GZIP_MEMBER_BLOCK]))
+            del self._block[:GZIP_MEMBER_BLOCK]
 
     @property
     def written(self) -> int:
-        return self._produced + len(self._buffer)
+        return self._written
 
     def close(self) -> None:
-        """Stop the worker (also on errors: never leave a thread behind)."""
-        if self._worker.is_alive():
-            self._queue.put(None)
-            self._worker.join()
+        """Stop the threads (also on errors: never leave work behind)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def finish(self) -> Tuple[str, str, int]:
-        self._drain()
-        self.close()
-        if self._error is not None:
-            raise self._error
-        if self._block or not self._gz_size:  # the last, shorter member (a tar is never empty)
-            self._emit(gzip_member(bytes(self._block), self._level))
+        try:
+            if self._block or not self._pending:  # the last, shorter member (a tar is never empty)
+                self._submit(bytes(self._block))
+                self._block = bytearray()
+            while self._pending:
+                self._emit(self._pending.popleft().result())
+        finally:
+            self.close()
         return self._tar_sha.hexdigest(), self._gz_sha.hexdigest(), self._gz_size
 
 
