@@ -59,6 +59,7 @@ SAMPLES: List[Record] = [
         config=ImageConfig(entrypoint=("/app",), env=(("B", "2"), ("A", "1"))),
         annotations=(("org.opencontainers.image.source", "https://example.com"),),
         created=1700000000,
+        compression="zstd",
     ),
 ]
 
@@ -99,6 +100,10 @@ def test_mappings_keep_their_order_and_accept_the_documented_spellings() -> None
         (
             b'{"repository": "a", "tag": "b", "created": -1}',
             "r.json: `created` must be a non-negative integer",
+        ),
+        (
+            b'{"repository": "a", "tag": "b", "compression": "xz"}',
+            "r.json: `compression` is 'xz'; use one of gzip, zstd",
         ),
         (b'{"repository": "a", "tag": "b", "tag": "c"}', "r.json: line 1: duplicate key 'tag'"),
         (b"\xff", "r.json: not UTF-8 text"),

@@ -36,6 +36,7 @@ __all__ = [
     "SBOM_DIR",
     "INDEX_SBOM",
     "RELOCK",
+    "LAYER_COMPRESSIONS",
     "Record",
     "Request",
     "ApkLockRequest",
@@ -75,6 +76,9 @@ INDEX_SBOM = "index.spdx.json"  # oci-image: the image index's SBOM, in SBOM_DIR
 # How the core ends a message when the fix is to lock the resolve again; the plugin adds its command
 # line (`pants generate-lockfiles --resolve=...`), which the core does not know.
 RELOCK = "re-lock the resolve"
+
+# oci-image `compression`: how the image's own layers are stored in its layout (docs/oci-image.md).
+LAYER_COMPRESSIONS = ("gzip", "zstd")
 
 # 9999-12-31T23:59:59Z: the last time RFC 3339 (four-digit years) can write
 _MAX_CREATED = 253402300799
@@ -284,6 +288,7 @@ class OciImageRequest(Request):
     config: ImageConfig = ImageConfig()  # applied over the base's config as a Dockerfile would
     annotations: Tuple[Tuple[str, str], ...] = ()  # the manifests' annotations
     created: Optional[int] = None  # SOURCE_DATE_EPOCH; null: newest layer mtime / base created
+    compression: str = "gzip"  # of the image's own layers: "gzip" (as built) or "zstd" (re-encoded)
     output_dir: str = OUTPUT_DIR  # where the layout, archives and image.json go
 
     def invalid_reason(self) -> Optional[str]:
@@ -292,6 +297,8 @@ class OciImageRequest(Request):
                 f"`created` must be a non-negative integer (SOURCE_DATE_EPOCH) up to {_MAX_CREATED} "
                 "(year 9999) or null"
             )
+        if self.compression not in LAYER_COMPRESSIONS:
+            return f"`compression` is {self.compression!r}; use one of {', '.join(LAYER_COMPRESSIONS)}"
         return None
 
 

@@ -7,6 +7,7 @@ import re
 from typing import Any, Optional, Sequence, Tuple
 
 from ocibuild.common.architectures import ALPINE_ARCHS, OCI_ARCH_NAMES, alpine_arch
+from ocibuild.contract import LAYER_COMPRESSIONS
 from pants.core.goals.package import OutputPathField
 from pants.engine.addresses import Address
 from pants.engine.target import (
@@ -408,6 +409,21 @@ class OciImageTagField(StringField):
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 
 
+class OciImageCompressionField(StringField):
+    alias = "compression"
+    default = "gzip"
+    valid_choices = LAYER_COMPRESSIONS
+    help = help_text(
+        """
+        How the image's own layers are stored: `gzip` (as the layer targets build them) or `zstd`
+        (`application/vnd.oci.image.layer.v1.tar+zstd`, level 19: about 0.62x the size of gzip;
+        read by podman and Docker >= 23, not by Docker 20.10, whose `docker load` gets the
+        uncompressed docker-archive either way). The base's layers keep their encoding; the config
+        and its diff_ids are the same with either (docs/oci-image.md).
+        """
+    )
+
+
 class OciImageRegistriesField(StringSequenceField):
     alias = "registries"
     default = (ALL_DEFAULT_REGISTRIES,)
@@ -465,6 +481,7 @@ class OciImageTarget(Target):
         OciImageRepositoryField,
         OciImageTagField,
         OciImageArchitecturesField,
+        OciImageCompressionField,
         OciImageRegistriesField,
         OciImageTagsField,
         OciImageSkipPushField,

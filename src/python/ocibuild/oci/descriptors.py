@@ -16,11 +16,13 @@ __all__ = [
     "INDEX",
     "CONFIG",
     "LAYER_TAR_GZIP",
+    "LAYER_TAR_ZSTD",
     "DOCKER_MANIFEST",
     "DOCKER_MANIFEST_LIST",
     "DOCKER_CONFIG",
     "LAYER_MEDIA_TYPES",
     "GZIP_LAYER_MEDIA_TYPES",
+    "ZSTD_LAYER_MEDIA_TYPES",
     "REF_NAME",
     "BASE_DIGEST",
     "BASE_NAME",
@@ -38,14 +40,17 @@ INDEX = "application/vnd.oci.image.index.v1+json"
 CONFIG = "application/vnd.oci.image.config.v1+json"
 _LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
 LAYER_TAR_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+# Read by podman/containers-storage and Docker >= 23, not by Docker 20.10 (docs/oci-image.md).
+LAYER_TAR_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
 # Docker's names for the same things, accepted when reading a base image.
 _DOCKER_LAYER_TAR_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 
-LAYER_MEDIA_TYPES = (_LAYER_TAR, LAYER_TAR_GZIP, _DOCKER_LAYER_TAR_GZIP)
+LAYER_MEDIA_TYPES = (_LAYER_TAR, LAYER_TAR_GZIP, _DOCKER_LAYER_TAR_GZIP, LAYER_TAR_ZSTD)
 GZIP_LAYER_MEDIA_TYPES = (LAYER_TAR_GZIP, _DOCKER_LAYER_TAR_GZIP)
+ZSTD_LAYER_MEDIA_TYPES = (LAYER_TAR_ZSTD,)
 
 REF_NAME = "org.opencontainers.image.ref.name"
 BASE_DIGEST = "org.opencontainers.image.base.digest"

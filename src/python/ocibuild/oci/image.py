@@ -1,7 +1,9 @@
 """Assembling an OCI image: layers stacked over an optional base, for one or several platforms.
 
 `build_image` writes, all or nothing, into an output folder:
-  layout/                   the OCI image layout (index.json tagged with the request's tag)
+  layout/                   the OCI image layout (index.json tagged with the request's tag); the
+                            image's own layers gzip'd as built, or re-encoded as zstd
+                            (`compression="zstd"`, ocibuild.oci.zstd_layers)
   image.oci.tar             the layout as an oci-archive (`podman load -i`)
   image.docker.tar          a docker-archive (`docker load -i`); one `image-<arch>.docker.tar` per
                             platform when there are several
@@ -26,6 +28,7 @@ from ocibuild.common.validate import encode
 from ocibuild.contract import (
     IMAGE_LAYOUT,
     IMAGE_METADATA,
+    LAYER_COMPRESSIONS,
     OCI_ARCHIVE,
     SBOM_DIR,
     ImageMetadata,
@@ -50,6 +53,7 @@ from ocibuild.oci.layers import LayerFacts, LayerInput
 from ocibuild.oci.layout import LayoutImage, LayoutWriter, OciLayout, layout_index, load_layout
 from ocibuild.oci.output_dir import staged_output_dir
 from ocibuild.oci.platforms import Platform, alpine_arch_for_platform, platform_for_alpine_arch
+from ocibuild.oci.zstd_layers import zstd_layers
 from ocibuild.sbom.build import LockedApk, PlatformSbomInput, SbomFiles, base_sbom_packages, write_image_sboms
 from ocibuild.sbom.facts import BaseImageFacts
 from ocibuild.sbom.layer_scan import LayerSource
@@ -75,6 +79,7 @@ class ImageRequest:
     annotations: Tuple[Tuple[str, str], ...] = ()
     created: Optional[int] = None  # SOURCE_DATE_EPOCH; None means 1970-01-01T00:00:00Z
     locked: Tuple[LockedApk, ...] = ()  # the layers' lock facts (layer.json `packages`), for the SBOMs
+    compression: str = "gzip"  # of the image's own layers in the layout: "gzip" (as built) or "zstd"
 
     @property
     def reference(self) -> str:
@@ -120,6 +125,10 @@ def _check_names(request: ImageRequest) -> None:
         raise OciBuildError(
             f"tag {request.tag!r} is not valid: use up to 128 of `A-Za-z0-9_.-`, not starting with `.-`"
         )
+    if request.compression not in LAYER_COMPRESSIONS:
+        raise OciBuildError(
+            f"compression {request.compression!r} is not supported; use one of {', '.join(LAYER_COMPRESSIONS)}"
+        )
 
 
 def _targets(request: ImageRequest, base: Optional[OciLayout]) -> List[_Target]:
@@ -142,9 +151,11 @@ def _targets(request: ImageRequest, base: Optional[OciLayout]) -> List[_Target]:
     return sorted(targets, key=lambda t: t.platform)
 
 
-def _layers_per_target(request: ImageRequest, targets: Sequence[_Target]) -> Dict[str, List[LayerInput]]:
+def _layers_per_target(
+    layers: Sequence[LayerInput], targets: Sequence[_Target]
+) -> Dict[str, List[LayerInput]]:
     per_target = {
-        t.architecture: [layer for layer in request.layers if layer.architecture in (None, t.architecture)]
+        t.architecture: [layer for layer in layers if layer.architecture in (None, t.architecture)]
         for t in targets
     }
     counts = {arch: len(layers) for arch, layers in per_target.items()}
@@ -249,7 +260,7 @@ def build_image(request: ImageRequest, output_dir: Path) -> ImageResult:
     _check_names(request)
     base = load_layout(request.base) if request.base is not None else None
     targets = _targets(request, base)
-    per_target = _layers_per_target(request, targets)
+    per_target = _layers_per_target(request.layers, targets)
     annotations = dict(request.annotations)
     if base is not None and request.base_name:
         annotations[BASE_NAME] = request.base_name
@@ -257,6 +268,8 @@ def build_image(request: ImageRequest, output_dir: Path) -> ImageResult:
 
     with staged_output_dir(Path(output_dir)) as staging:
         writer = LayoutWriter(staging / IMAGE_LAYOUT)
+        if request.compression == "zstd":
+            per_target = zstd_layers(writer, per_target)
         images: List[PlatformImage] = []
         docker_images: List[Tuple[str, DockerImage]] = []
         sbom_inputs: List[PlatformSbomInput] = []

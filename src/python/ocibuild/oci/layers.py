@@ -1,4 +1,5 @@
-"""Layer blobs: checking a gzip'd tar against its digest, size and diff_id, and reading it uncompressed."""
+"""Layer blobs: checking a tar (plain, gzip'd or zstd'd) against its digest, size and diff_id, and
+reading it uncompressed."""
 
 from __future__ import annotations
 
@@ -6,15 +7,17 @@ import gzip
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Optional, Tuple
+from typing import BinaryIO, Optional, Tuple, Union
 
-from ocibuild.common.compression import GzipStream
+from ocibuild.common.compression import GzipStream, ZstdStream, open_zstd
 from ocibuild.contract import LayerDescriptor
 from ocibuild.errors import OciBuildError
 from ocibuild.oci.descriptors import (
     GZIP_LAYER_MEDIA_TYPES,
     LAYER_MEDIA_TYPES,
     LAYER_TAR_GZIP,
+    LAYER_TAR_ZSTD,
+    ZSTD_LAYER_MEDIA_TYPES,
     Descriptor,
     check_digest,
 )
@@ -49,41 +52,47 @@ class LayerInput:
 
 
 def open_uncompressed(path: Path, media_type: str) -> BinaryIO:
-    """The layer's tar stream (gzip members decompressed when the media type says so)."""
+    """The layer's tar stream (gzip members or zstd frames decompressed when the media type says so)."""
     if media_type in GZIP_LAYER_MEDIA_TYPES:
         return gzip.open(path, "rb")  # type: ignore[return-value]
+    if media_type in ZSTD_LAYER_MEDIA_TYPES:
+        return open_zstd(str(path))
     return open(path, "rb")
 
 
+def _decoder(media_type: str) -> Optional[Union[GzipStream, ZstdStream]]:
+    if media_type in GZIP_LAYER_MEDIA_TYPES:
+        return GzipStream()
+    if media_type in ZSTD_LAYER_MEDIA_TYPES:
+        return ZstdStream()
+    return None  # an uncompressed tar
+
+
 def _hash_layer(path: Path, media_type: str) -> Tuple[LayerFacts, Optional[str]]:
-    """Hash the blob and its decompressed tar in one pass; a broken gzip stream is returned, not raised,
-    so that a blob that is simply not the expected one is reported as such."""
+    """Hash the blob and its decompressed tar in one pass; a broken compressed stream is returned, not
+    raised, so that a blob that is simply not the expected one is reported as such."""
     if media_type not in LAYER_MEDIA_TYPES:
         raise OciBuildError(
-            f"{path}: layer media type {media_type!r} is not supported; use {LAYER_TAR_GZIP} or an uncompressed tar"
+            f"{path}: layer media type {media_type!r} is not supported; use {LAYER_TAR_GZIP}, "
+            f"{LAYER_TAR_ZSTD} or an uncompressed tar"
         )
     compressed = hashlib.sha256()
     uncompressed = hashlib.sha256()
     size = 0
     uncompressed_size = 0
     problem: Optional[str] = None
-    gzipped = media_type in GZIP_LAYER_MEDIA_TYPES
-    stream = GzipStream()
+    stream = _decoder(media_type)
     try:
         with open(path, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 compressed.update(chunk)
                 size += len(chunk)
-                if not gzipped:
-                    uncompressed.update(chunk)
-                    uncompressed_size += len(chunk)
-                    continue
-                data = stream.feed(chunk)
+                data = stream.feed(chunk) if stream is not None else chunk
                 uncompressed.update(data)
                 uncompressed_size += len(data)
     except OSError as e:
         raise OciBuildError(f"{path}: cannot read the layer ({e.strerror or e})") from None
-    if gzipped:
+    if stream is not None:
         problem = stream.finish()
     facts = LayerFacts(
         Descriptor(media_type, "sha256:" + compressed.hexdigest(), size),

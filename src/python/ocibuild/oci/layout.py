@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, BinaryIO, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ocibuild.common.atomic import atomic_output, write_bytes_atomically
 from ocibuild.common.digests import sha256_digest
@@ -274,9 +278,44 @@ class LayoutWriter:
         with open(source, "rb") as src, atomic_output(str(path)) as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
 
+    def add_written(self, media_type: str, write: Callable[[BinaryIO], None]) -> Descriptor:
+        """A blob that `write` streams into the file it is given (too big to hold in memory), named
+        after its digest once complete."""
+        folder = self.root / "blobs" / "sha256"
+        fd, staging = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                out = _HashingWriter(f)
+                write(out)  # type: ignore[arg-type]
+            descriptor = Descriptor(media_type, "sha256:" + out.sha256.hexdigest(), out.size)
+            os.chmod(staging, 0o644)
+            os.replace(staging, blob_path(self.root, descriptor.digest))
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(staging)
+            raise
+        return descriptor
+
     def finish(self, entries: Sequence[Descriptor]) -> None:
         self._write(self.root / OCI_LAYOUT_FILE, canonical_json(_OCI_LAYOUT_CONTENT))
         self._write(self.root / INDEX_FILE, layout_index(entries))
+
+
+class _HashingWriter:
+    """A file that hashes and counts what is written to it."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._file = f
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.sha256.update(data)
+        self.size += len(data)
+        return self._file.write(data)
+
+    def flush(self) -> None:
+        self._file.flush()
 
 
 def layout_index(entries: Sequence[Descriptor]) -> bytes:

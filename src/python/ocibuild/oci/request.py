@@ -77,6 +77,7 @@ def image_request(request: OciImageRequest, root: Path) -> ImageRequest:
         annotations=request.annotations,
         created=request.created if request.created is not None else default_created(request, root),
         locked=tuple(p for layer in request.layers for p in descriptor_packages(root / layer.descriptor)),
+        compression=request.compression,
     )
 
 

@@ -12,13 +12,13 @@ import hashlib
 import posixpath
 import shlex
 import tarfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple
 
 from ocibuild.apk.index import IndexEntry, parse_apkindex
 from ocibuild.apk.version import parse_dependency
+from ocibuild.common.compression import DECOMPRESSION_ERRORS, is_zstd, open_zstd
 from ocibuild.errors import OciBuildError
 from ocibuild.sbom.facts import APK, FILES, ApkPackageFacts, FileFacts, LayerFacts, OsRelease
 
@@ -65,11 +65,16 @@ def _normal(name: str) -> str:
 
 
 def _open_layer(blob: Path) -> BinaryIO:
-    """The tar stream of a layer blob: gzip.open reads every gzip member (our layers have one per
-    16 MiB of tar); tarfile's own `r|gz` stops after the first."""
+    """The tar stream of a layer blob, told by its magic: gzip.open reads every gzip member (our layers
+    have one per 16 MiB of tar; tarfile's own `r|gz` stops after the first); zstd
+    (`compression="zstd"`); else a plain tar."""
     with open(blob, "rb") as f:
-        magic = f.read(2)
-    return gzip.open(blob, "rb") if magic == b"\x1f\x8b" else open(blob, "rb")  # type: ignore[return-value]
+        magic = f.read(4)
+    if magic[:2] == b"\x1f\x8b":
+        return gzip.open(blob, "rb")  # type: ignore[return-value]
+    if is_zstd(magic):
+        return open_zstd(str(blob))
+    return open(blob, "rb")
 
 
 def scan_layer(blob: Path) -> LayerScan:
@@ -100,7 +105,7 @@ def scan_layer(blob: Path) -> LayerScan:
                     files[path] = FileFacts(path, sha256.hexdigest(), sha1.hexdigest())
                     if keep:
                         wanted[path] = b"".join(content)
-    except (OSError, tarfile.TarError, EOFError, zlib.error) as e:
+    except (OSError, tarfile.TarError, EOFError, *DECOMPRESSION_ERRORS) as e:
         raise OciBuildError(f"{blob}: cannot read the layer as a tar ({e}): rebuild the layer") from None
     for path, target in sorted(hardlinks.items()):
         if target in files:

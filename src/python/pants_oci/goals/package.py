@@ -37,6 +37,7 @@ from pants_oci.target_types import (
     OciImageArchitecturesField,
     OciImageBaseField,
     OciImageCmdField,
+    OciImageCompressionField,
     OciImageEntrypointField,
     OciImageEnvField,
     OciImageExposedPortsField,
@@ -68,6 +69,7 @@ class OciImageFieldSet(PackageFieldSet):
     repository: OciImageRepositoryField
     tag: OciImageTagField
     architectures: OciImageArchitecturesField
+    compression: OciImageCompressionField
     output_path: OutputPathField
 
     @property
@@ -181,6 +183,7 @@ async def oci_image_inputs(field_set: OciImageFieldSet, oci: OciSubsystem) -> Oc
         config=_image_config(field_set),
         annotations=tuple((field_set.annotations.value or {}).items()),
         created=oci.source_date_epoch,
+        compression=field_set.compression.value or "gzip",
     )
     return OciImageInputs(request, await Get(Digest, MergeDigests(digests)))
 
