@@ -6,6 +6,7 @@ storage, runc, ulimits), environment variables (`PANTS_OCI_*`) for docker (the t
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -17,6 +18,7 @@ from testutil.checkout import make_checkout, run_pants
 from testutil.servers import Podman, dockerd, podman
 
 HELLO = "examples/hello-c:hello-c"
+HELLO_ZSTD = "examples/hello-c:hello-c-zstd"  # hello-c with its own layer as zstd
 ARGS = "examples/args-c:args-c"  # prints `arg N: ...` per argument, exits with `exit=N`'s status
 RUN_ARGS = ["--network", "none", "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]
 
@@ -68,6 +70,24 @@ def test_hello_runs_under_podman(checkout: Path, podman_runtime: Podman) -> None
     assert "localhost/examples/hello-c:latest" in images.stdout.split(), images.stdout + images.stderr
 
 
+def test_an_image_with_zstd_layers_runs_under_podman(checkout: Path, tmp_path: Path) -> None:
+    # A store of its own: hello-c's image has the same ID (same config), and a store holding it
+    # already would not need to decode the zstd layer.
+    with podman(tmp_path / "podman") as runtime:
+        result = run_under_podman(checkout, runtime, HELLO_ZSTD)
+        assert result.returncode == 0, output(result)
+        assert result.stdout == "Hello Distroless\n", output(result)
+    packaged = run_pants(checkout, "package", HELLO_ZSTD)
+    assert packaged.returncode == 0, output(packaged)
+    image = checkout / "dist/examples.hello-c/hello-c-zstd"
+    layout = image / "layout"
+    manifest_digest = json.loads((image / "image.json").read_text())["digest"]
+    manifest = json.loads((layout / "blobs/sha256" / manifest_digest.split(":")[1]).read_text())
+    media_types = [layer["mediaType"] for layer in manifest["layers"]]
+    assert media_types[-1] == "application/vnd.oci.image.layer.v1.tar+zstd", media_types
+    assert set(media_types[:-1]) == {"application/vnd.oci.image.layer.v1.tar+gzip"}, media_types  # the base's
+
+
 def test_arguments_after_double_dash_and_the_exit_code_pass_through(
     checkout: Path, podman_runtime: Podman
 ) -> None:
@@ -87,6 +107,11 @@ def test_hello_runs_under_docker(checkout: Path, tmp_path_factory) -> None:
             "PANTS_OCI_GLOBAL_ARGS": shlex.join(["--host", f"unix://{docker.socket}"]),
             "PANTS_OCI_RUN_ARGS": shlex.join(["--network", "none"]),
         }
+        # First, into an empty store: the zstd image's docker-archive is loaded and run on 20.10.
+        zstd = run_pants(checkout, "run", HELLO_ZSTD, extra_env=env)
+        assert zstd.returncode == 0, output(zstd)
+        assert zstd.stdout == "Hello Distroless\n", output(zstd)
+
         result = run_pants(checkout, "run", HELLO, extra_env=env)
         assert result.returncode == 0, output(result)
         assert result.stdout == "Hello Distroless\n", output(result)
