@@ -221,6 +221,14 @@ def tree_failures(writer_dist: Path, reader_dist: Path) -> List[str]:
     return [f"dist/ differs between writer and reader: {_sample(differ)}"] if differ else []
 
 
+def histogram_sum(output: str, name: str) -> Optional[int]:
+    """The `sum:` of an observation histogram in `--stats-log` output, e.g.
+    `remote_store_blob_bytes_downloaded` (needs `--plugins=hdrhistogram`; mean x count, so rounded
+    to the histogram's precision; goal/stats_aggregator.py)."""
+    m = re.search(rf"Summary of `{re.escape(name)}` observation histogram:\n(?:  .*\n)*?  sum: (\d+)", output)
+    return int(m.group(1)) if m else None
+
+
 def disk_bytes(root: Path) -> int:
     """Bytes allocated under `root` (the local store's lmdb files are sparse: not their size)."""
     return sum(p.lstat().st_blocks * 512 for p in root.rglob("*") if p.is_file()) if root.exists() else 0
