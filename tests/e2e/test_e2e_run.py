@@ -70,10 +70,10 @@ def test_hello_runs_under_podman(checkout: Path, podman_runtime: Podman) -> None
     assert "localhost/examples/hello-c:latest" in images.stdout.split(), images.stdout + images.stderr
 
 
-def test_an_image_with_zstd_layers_runs_under_podman(checkout: Path, tmp_path: Path) -> None:
+def test_an_image_with_zstd_layers_runs_under_podman(checkout: Path, tmp_path_factory) -> None:
     # A store of its own: hello-c's image has the same ID (same config), and a store holding it
-    # already would not need to decode the zstd layer.
-    with podman(tmp_path / "podman") as runtime:
+    # already would not need to decode the zstd layer. (A short path: podman wants runroot <= 50.)
+    with podman(tmp_path_factory.mktemp("podz")) as runtime:
         result = run_under_podman(checkout, runtime, HELLO_ZSTD)
         assert result.returncode == 0, output(result)
         assert result.stdout == "Hello Distroless\n", output(result)
