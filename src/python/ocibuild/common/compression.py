@@ -50,8 +50,8 @@ GZIP_WBITS = 31  # zlib: expect a gzip header and trailer (16 + MAX_WBITS)
 GZIP_MEMBER_BLOCK = 16 << 20
 
 # Part of the format of zstd layers, like GZIP_MEMBER_BLOCK: changing it changes their digests. 19 is
-# `zstd -19`: 0.62x the size of our gzip on the static layer at about 2.5 MB/s, against 0.65x at
-# level 17 and 0.70x at 15 (benchmarks/zstd_bench.py); decoding speed does not depend on the level.
+# `zstd -19`: 0.62x the size of our gzip on the static layer (goal: <= 0.65x) at 1-3 MB/s, against
+# 0.65x at level 17 and 0.70x at 15 (benchmarks/zstd_bench.py); decoding speed hardly depends on it.
 ZSTD_LEVEL = 19
 _ZSTD_CHUNK = 1 << 20
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
