@@ -5,11 +5,10 @@ and the examples cold (empty local store, no pantsd, the package mirror served o
 the mirror is shut down (connection refused at the same URL, the only `[apk].mirrors` location)
 and a reader checkout at another path, with an empty local store and no pantsd, builds the same
 targets. The job fails unless the reader succeeds, finds every Process the writer ran in the
-cache, uses no local run (only Pants' uncacheable probes run; Pants' own cacheable Processes may be
-started speculatively and dropped for the hit, `--strict` fails on that too; the plugin's are never
-spawned), makes no DownloadFile (but the local pex tool) and writes the same `dist/` bytes. Checks: testutil.remote_cache; docs/remote-cache.md says more.
+cache, spawns nothing but Pants' uncacheable probes (not even a speculative start of a hit), makes
+no DownloadFile (but the local pex tool) and writes the same `dist/` bytes. Checks: testutil.remote_cache; docs/remote-cache.md says more.
 
-    PYTHONPATH=tests python3.9 .ci/remote_cache_job.py [--junit dist/test-reports/remote-cache-job.xml]
+    PYTHONPATH=tests python3.9 .ci/remote_cache_job.py [--junit dist/test-reports/remote-cache-job.xml] [--workdir DIR]
 
 Prints a table of Pants' stats for both builds and one `remote-cache job: <reason>` line per
 failure; exit 1 if there is one. Logs and checkouts stay in the printed work folder on failure.
@@ -49,7 +48,7 @@ def _tail(output: str) -> str:
     return lines[-1].strip() if lines else "(no output)"
 
 
-def run_job(workdir: Path, strict: bool) -> List[str]:
+def run_job(workdir: Path) -> List[str]:
     with writer_then_reader(workdir, BUILD, WRITER_TIMEOUT, READER_TIMEOUT) as machines:
         pass
     written, read = machines.written, machines.read
@@ -81,7 +80,7 @@ def run_job(workdir: Path, strict: bool) -> List[str]:
         ),
         flush=True,
     )
-    return served_by_cache_failures(writer, reader, allow_speculative_starts=not strict) + tree_failures(
+    return served_by_cache_failures(writer, reader) + tree_failures(
         machines.writer / "dist", machines.reader / "dist"
     )
 
@@ -102,18 +101,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--junit", type=Path, help="write the result as a JUnit XML report here")
     parser.add_argument("--workdir", type=Path, help="an empty folder for checkouts, stores and logs")
-    parser.add_argument(
-        "--strict",
-        action="store_true",
-        help="also fail on speculative local starts of Pants' own Processes that a cache hit then dropped",
-    )
     args = parser.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="remote-cache-job-"))
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"remote-cache job: working in {workdir}", flush=True)
     start = time.monotonic()
     try:
-        failures = run_job(workdir, args.strict)
+        failures = run_job(workdir)
     except Exception as e:  # a server that would not start, a timeout: still one line and a report
         failures = [f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"]
     if args.junit:

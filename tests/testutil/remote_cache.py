@@ -145,17 +145,12 @@ def _sample(items: Sequence[str], limit: int = 5) -> str:
     return shown + (f", ... ({len(counts) - limit} more)" if len(counts) > limit else "")
 
 
-def served_by_cache_failures(
-    writer: BuildStats, reader: BuildStats, allow_speculative_starts: bool = True
-) -> List[str]:
+def served_by_cache_failures(writer: BuildStats, reader: BuildStats) -> List[str]:
     """Why `reader` (a fresh machine after `writer` filled the cache) was not served by it; [] if it was.
 
-    Both runs need `-ldebug`. A speculative start: Pants' own cacheable Processes (Go compiles,
-    PEX builds, ...) have no `remote_cache_speculation_delay` (2.17 sets it per Process only), so
-    the engine starts one locally as soon as its lookup is sent and drops it when the hit arrives
-    first (remote_cache.rs:320-341); it is spawned and counted in `local_execution_requests`, but its
-    result is never used. `allow_speculative_starts=False` fails on those too. The plugin's
-    Processes carry a delay: any local spawn of one is a failure.
+    Both runs need `-ldebug`. Only Pants' uncacheable probes may be spawned: not even a speculative
+    start of a cache hit (a Process started locally while its lookup is pending, then dropped;
+    remote_cache.rs:320-341), which pants.ci.toml's remote_cache_speculation backend prevents.
     """
     failures = []
     if writer["remote_cache_requests_uncached"] == 0:
@@ -185,18 +180,23 @@ def served_by_cache_failures(
     ours = [d for d in cacheable if d.startswith(PLUGIN_PROCESSES)]
     if ours:
         failures.append(f"{len(ours)} of the plugin's Processes were spawned locally: {_sample(ours)}")
-    not_hits = [d for d in cacheable if d not in set(reader.hits)]
+    hits = set(reader.hits)
+    not_hits = [d for d in cacheable if d not in hits]
     if not_hits:
         failures.append(
             f"{len(not_hits)} Processes ran locally, not served by the cache: {_sample(not_hits)}"
+        )
+    speculative = [d for d in cacheable if d in hits]
+    if speculative:
+        failures.append(
+            f"{len(speculative)} Processes spawned locally although the cache had them (speculative starts;"
+            f" is pants.ci.toml's remote_cache_speculation backend loaded?): {_sample(speculative)}"
         )
     if reader["remote_cache_speculation_local_completed_first"]:
         failures.append(
             f"remote_cache_speculation_local_completed_first {reader['remote_cache_speculation_local_completed_first']}:"
             " local runs were used instead of cache hits"
         )
-    if cacheable and not allow_speculative_starts:
-        failures.append(f"{len(cacheable)} speculative local starts of cache hits: {_sample(cacheable)}")
     if reader.probes > writer.probes:
         failures.append(f"{reader.probes} uncacheable probes ran, the writer ran {writer.probes}")
     downloads = [url for url in reader.downloads if not PEX_TOOL_URL.match(url)]
