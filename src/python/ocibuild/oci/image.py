@@ -151,11 +151,9 @@ def _targets(request: ImageRequest, base: Optional[OciLayout]) -> List[_Target]:
     return sorted(targets, key=lambda t: t.platform)
 
 
-def _layers_per_target(
-    layers: Sequence[LayerInput], targets: Sequence[_Target]
-) -> Dict[str, List[LayerInput]]:
+def _layers_per_target(request: ImageRequest, targets: Sequence[_Target]) -> Dict[str, List[LayerInput]]:
     per_target = {
-        t.architecture: [layer for layer in layers if layer.architecture in (None, t.architecture)]
+        t.architecture: [layer for layer in request.layers if layer.architecture in (None, t.architecture)]
         for t in targets
     }
     counts = {arch: len(layers) for arch, layers in per_target.items()}
@@ -260,7 +258,7 @@ def build_image(request: ImageRequest, output_dir: Path) -> ImageResult:
     _check_names(request)
     base = load_layout(request.base) if request.base is not None else None
     targets = _targets(request, base)
-    per_target = _layers_per_target(request.layers, targets)
+    per_target = _layers_per_target(request, targets)
     annotations = dict(request.annotations)
     if base is not None and request.base_name:
         annotations[BASE_NAME] = request.base_name
