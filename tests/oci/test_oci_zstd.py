@@ -13,7 +13,7 @@ import json
 import subprocess
 import tarfile
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import pytest
 import zstandard
@@ -139,8 +139,8 @@ def test_the_encoder_output_does_not_depend_on_read_sizes() -> None:
             super().__init__(data)
             self.size = size
 
-        def read(self, n: int = -1) -> bytes:
-            return super().read(min(n, self.size) if n > 0 else self.size)
+        def read(self, n: Optional[int] = -1) -> bytes:
+            return super().read(min(n, self.size) if n and n > 0 else self.size)
 
     outputs = set()
     for size in (len(data), 1 << 20, 65536, 4096, 1000):
