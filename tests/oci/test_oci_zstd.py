@@ -290,3 +290,25 @@ def test_a_zstd_image_pushes_and_reads_back_byte_for_byte(images, tmp_path: Path
         back = tmp_path / "back"
         assert skopeo_copy_back(f"{registry.address}/images/app:v1", back) == result.digest
         assert layout_blob_digests(back) == layout_blob_digests(layout)
+
+
+def test_a_multi_platform_zstd_image_encodes_a_shared_layer_once(tmp_path: Path) -> None:
+    shared = layer_input(tmp_path / "in", {"etc/motd": b"hello\n" * 100}, None, "shared")
+    per_arch = tuple(
+        layer_input(tmp_path / "in", apk_files(mirror_apk(a, CA_BUNDLE[a])), a, f"ca-{a}")
+        for a in ("x86_64", "aarch64")
+    )
+    results = {
+        c: build_image(
+            ImageRequest(repository="images/multi", tag="v1", layers=(*per_arch, shared), compression=c),
+            tmp_path / c,
+        )
+        for c in ("gzip", "zstd")
+    }
+    layout = tmp_path / "zstd/layout"
+    manifests = [json.loads(_blob(layout, i.manifest.digest)) for i in results["zstd"].images]
+    assert [[d["mediaType"] for d in m["layers"]] for m in manifests] == [[ZSTD, ZSTD]] * 2
+    assert manifests[0]["layers"][1] == manifests[1]["layers"][1]  # one blob for the shared layer
+    assert [i.config for i in results["zstd"].images] == [i.config for i in results["gzip"].images]
+    # Two configs, two manifests, the index, two arch layers and the shared one.
+    assert len(layout_blob_digests(layout)) == 8
