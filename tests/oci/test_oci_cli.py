@@ -70,6 +70,14 @@ def test_cli_builds_and_prints_the_digest(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "out/image.json").read_text())["digest"] == entry["digest"]
 
 
+def test_the_request_compression_reaches_the_layout(tmp_path: Path) -> None:
+    _request(tmp_path, compression="zstd")
+    result = _run(tmp_path, "--request=request.json", "--output-dir=out")
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((tmp_path / "out/layout/blobs/sha256" / result.stdout.strip()[7:]).read_text())
+    assert {d["mediaType"] for d in manifest["layers"]} == {"application/vnd.oci.image.layer.v1.tar+zstd"}
+
+
 def test_relative_paths_are_relative_to_the_request(tmp_path: Path) -> None:
     _request(tmp_path)
     elsewhere = tmp_path / "elsewhere"
