@@ -243,15 +243,9 @@ def stats_table(runs: Dict[str, BuildStats], extra: Optional[Dict[str, Dict[str,
     """Processes local vs cached, downloads, and `extra` rows (e.g. wall time, bytes), one column per
     run ("-": needs -ldebug)."""
     rows: Dict[str, Dict[str, str]] = {}
-    debug_only = {
-        "cacheable Processes spawned locally",
-        "  of them dropped for a cache hit",
-        "uncacheable probes run",
-    }
-    debug_only.add("DownloadFile (besides the pex tool)")
     for name, s in runs.items():
         hits = set(s.hits)
-        values = {
+        figures = {
             "cacheable Processes spawned locally": len(s.spawned) - s.probes,
             "  of them dropped for a cache hit": sum(
                 not p.is_probe and p.description in hits for p in s.spawned
@@ -260,7 +254,7 @@ def stats_table(runs: Dict[str, BuildStats], extra: Optional[Dict[str, Dict[str,
             **{c: s[c] for c in COUNTERS},
             "DownloadFile (besides the pex tool)": sum(not PEX_TOOL_URL.match(u) for u in s.downloads),
         }
-        for row, value in values.items():
+        for row, value in figures.items():
             rows.setdefault(row, {})[name] = f"{value:,}" if s.debug or row in COUNTERS else "-"
     for row, values in (extra or {}).items():
         rows.setdefault(row, {}).update(values)
