@@ -6,9 +6,11 @@ the mirror is shut down (connection refused at the same URL, the only `[apk].mir
 and a reader checkout at another path, with an empty local store and no pantsd, builds the same
 targets. The job fails unless the reader succeeds, finds every Process the writer ran in the
 cache, spawns nothing but Pants' uncacheable probes (not even a speculative start of a hit), makes
-no DownloadFile (but the local pex tool) and writes the same `dist/` bytes. Checks: testutil.remote_cache; docs/remote-cache.md says more.
+no DownloadFile (but the local pex tool) and writes the same `dist/` bytes. The checks are
+testutil.remote_cache's; docs/remote-cache.md, section 7, says more.
 
-    PYTHONPATH=tests python3.9 .ci/remote_cache_job.py [--junit dist/test-reports/remote-cache-job.xml] [--workdir DIR]
+    PYTHONPATH=tests python3.9 .ci/remote_cache_job.py [--junit dist/test-reports/remote-cache-job.xml]
+        [--workdir DIR]
 
 Prints a table of Pants' stats for both builds and one `remote-cache job: <reason>` line per
 failure; exit 1 if there is one. Logs and checkouts stay in the printed work folder on failure.
