@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import os
 import random
 import shutil
 import subprocess
 import tarfile
+import zlib
 
 import pytest
+from ocibuild.common.compression import GZIP_MEMBER_BLOCK
 from ocibuild.errors import OciBuildError
 from ocibuild.layer.tarball import DIR, FILE, HARDLINK, SYMLINK, TarEntry, write_layer
 
@@ -195,3 +198,46 @@ def test_names_that_are_not_utf8_keep_their_raw_bytes(tmp_path):
         dest.mkdir()
         subprocess.run(["tar", "-xzf", str(out), "-C", str(dest)], check=True)
         assert b"caf\xe9" in os.listdir(os.fsencode(dest / "usr" / "share"))
+
+
+def _gzip_members(blob: bytes):
+    """The blob's gzip members, each decoded on its own (zlib stops at a member's end)."""
+    members = []
+    while blob:
+        decoder = zlib.decompressobj(31)
+        members.append(decoder.decompress(blob) + decoder.flush())
+        assert decoder.eof
+        blob = decoder.unused_data
+    return members
+
+
+def test_a_layer_is_one_gzip_member_per_block_of_tar_whatever_the_write_pattern(tmp_path):
+    rng = random.Random(7)
+    # Several blocks of tar: file sizes around the block size, so that blocks end inside files, in
+    # headers and at file boundaries; content that compresses like real files, not like zeros.
+    words = [bytes(rng.choice(b"abcdefghij") for _ in range(rng.randint(2, 9))) for _ in range(500)]
+    entries = []
+    for i in range(7):
+        size = rng.randint(GZIP_MEMBER_BLOCK // 3, GZIP_MEMBER_BLOCK + 4096)
+        text = b" ".join(rng.choice(words) for _ in range(size // 5))[:size]
+        entries.append(TarEntry(f"data/file{i}", FILE, 0o644, content=text))
+    # The same files streamed from disk (other write sizes) give the same bytes.
+    (tmp_path / "src").mkdir()
+    streamed = []
+    for e in entries:
+        source = tmp_path / "src" / e.path.replace("/", "_")
+        source.write_bytes(e.content)
+        streamed.append(TarEntry(e.path, FILE, 0o644, source=str(source)))
+    out, blob = build(tmp_path, entries)
+    out2, blob2 = build(tmp_path, streamed, name="streamed.tar.gz")
+    assert out.read_bytes() == out2.read_bytes() and blob == blob2
+
+    members = _gzip_members(out.read_bytes())
+    tar = b"".join(members)
+    assert "sha256:" + hashlib.sha256(tar).hexdigest() == blob.diff_id
+    assert len(members) == -(-len(tar) // GZIP_MEMBER_BLOCK) >= 4
+    assert all(len(m) == GZIP_MEMBER_BLOCK for m in members[:-1])
+    with tarfile.open(fileobj=io.BytesIO(tar)) as t:
+        assert {m.name: t.extractfile(m).read() for m in t if m.isfile()} == {
+            e.path: e.content for e in entries
+        }
