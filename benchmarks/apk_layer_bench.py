@@ -18,39 +18,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Callable, List, Tuple
+from typing import List
 
 from ocibuild.apk.archive import read_apk
 from ocibuild.apk.lockfile import dump_lockfile
 from ocibuild.layer.apk_layer import ApkLayerOptions, build_apk_layer
 from testutil.apk_layers import STATIC_SET, alpine_packages_dir, lock_alpine
+from timing import alternately, best_of
 
 SHELL_PIPELINE = (
     "tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -c -C {src} . | gzip -n > {out}"
 )
-
-
-def timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-def best_of(runs: int, fn: Callable[[], object]) -> float:
-    return min(timed(fn) for _ in range(runs))
-
-
-def alternately(
-    runs: int, a: Callable[[], object], b: Callable[[], object]
-) -> Tuple[List[float], List[float]]:
-    times_a: List[float] = []
-    times_b: List[float] = []
-    for _ in range(runs):
-        times_a.append(timed(a))
-        times_b.append(timed(b))
-    return sorted(times_a), sorted(times_b)
 
 
 def main(argv: List[str]) -> int:
@@ -111,7 +90,9 @@ def main(argv: List[str]) -> int:
         ]
         (work / "lock.json").write_text(dump_lockfile(lockfile))
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-        cli_time = best_of(args.runs, lambda: subprocess.run(cli, check=True, env=env, capture_output=True))
+        cli_time, _ = best_of(
+            args.runs, lambda: subprocess.run(cli, check=True, env=env, capture_output=True)
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

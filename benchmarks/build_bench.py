@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
 import sys
 import tempfile
@@ -34,7 +33,7 @@ from typing import Dict, List, Optional, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from testutil.checkout import make_checkout, run_pants  # noqa: E402
+from testutil.checkout import make_checkout, run_pants, stop_pantsd  # noqa: E402
 from testutil.remote_cache import (  # noqa: E402
     BuildStats,
     disk_bytes,
@@ -55,15 +54,6 @@ def timed(checkout: Path, args: Sequence[str], store: Path, env: Dict[str, str])
     if result.returncode != 0:
         raise SystemExit(f"build_bench: `pants {' '.join(args)}` failed:\n{result.stderr[-3000:]}")
     return seconds, parse(result.stdout + result.stderr)
-
-
-def stop_pantsd(checkout: Path) -> None:
-    """The pantsd this benchmark started in `checkout` (its pid file under .pids/)."""
-    for pid_file in checkout.glob(".pids/*/pantsd/pid"):
-        try:
-            os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
-        except (ValueError, ProcessLookupError):
-            pass
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

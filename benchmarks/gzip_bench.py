@@ -25,10 +25,11 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 import zlib
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
+
+from timing import best_of
 
 CHUNK = 1 << 20  # the layer writer feeds its compressor in chunks of about this size
 STATIC_LAYER = Path("dist/images.static/packages/x86_64/layer.tar.gz")
@@ -88,27 +89,12 @@ def _dist_version(name: str) -> str:
     return version(name)
 
 
-def _best_time(fn: Callable[[], bytes], repeat: int) -> Tuple[float, bytes]:
-    best, out = float("inf"), b""
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
-
-
 def _gzip_cli(tar: Path, level: int, repeat: int) -> Optional[Tuple[float, int]]:
     if not shutil.which("gzip"):
         return None
-    best, size = float("inf"), 0
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = subprocess.run(
-            ["gzip", "-n", f"-{level}", "-c", str(tar)], check=True, capture_output=True
-        ).stdout
-        best = min(best, time.perf_counter() - start)
-        size = len(out) - 18  # gzip header (10) and trailer (8): compare deflate bodies
-    return best, size
+    command = ["gzip", "-n", f"-{level}", "-c", str(tar)]
+    best, out = best_of(repeat, lambda: subprocess.run(command, check=True, capture_output=True).stdout)
+    return best, len(out) - 18  # gzip header (10) and trailer (8): compare deflate bodies
 
 
 def usr_lib_tar(dest: Path, megabytes: int) -> Path:
@@ -148,7 +134,7 @@ def bench(tar: Path, repeat: int) -> None:
             )
     for name, version, compress, levels in candidates():
         for level in levels:
-            t, out = _best_time(lambda: compress(data, level), repeat)
+            t, out = best_of(repeat, lambda: compress(data, level))
             assert zlib.decompress(out, -15) == data, f"{name} level {level} does not round-trip"
             label = f"{name} {version}"
             ratio = len(out) / len(data)

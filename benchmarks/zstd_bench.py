@@ -18,26 +18,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import zstandard
 from gzip_bench import STATIC_LAYER, usr_lib_tar
 from ocibuild.common.compression import GZIP_MEMBER_BLOCK, ZSTD_LEVEL, gzip_member, zstd_compress
 from ocibuild.layer.tarball import DEFAULT_GZIP_LEVEL
+from timing import best_of
 
 GOAL = 0.65
 LEVELS = (3, 9, 15, 17, 19, 22)
-
-
-def _best(fn: Callable[[], bytes], repeat: int) -> Tuple[float, bytes]:
-    best, out = float("inf"), b""
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
 
 
 def our_gzip(data: bytes) -> bytes:
@@ -68,14 +59,14 @@ def _cli_version() -> str:
 def bench(tar: Path, repeat: int) -> None:
     data = tar.read_bytes()
     print(f"\n{tar}: {len(data):,} B tar")
-    gzip_time, gzipped = _best(lambda: our_gzip(data), repeat)
+    gzip_time, gzipped = best_of(repeat, lambda: our_gzip(data))
     assert gzip.decompress(gzipped) == data
     base = len(gzipped)
     rows: List[Tuple[str, float, int]] = [(f"our gzip (libdeflate {DEFAULT_GZIP_LEVEL})", gzip_time, base)]
-    zstd_time, zstded = _best(lambda: our_zstd(data), repeat)
+    zstd_time, zstded = best_of(repeat, lambda: our_zstd(data))
     assert zstandard.ZstdDecompressor().decompress(zstded) == data
     rows.append((f"our zstd (zstandard, level {ZSTD_LEVEL})", zstd_time, len(zstded)))
-    cli_time, cli = _best(lambda: zstd_cli(tar, 19) or b"", repeat)
+    cli_time, cli = best_of(repeat, lambda: zstd_cli(tar, 19) or b"")
     if cli:
         rows.append(("zstd -19 (CLI)", cli_time, len(cli)))
     print(f"  {'encoder':<36} {'bytes':>11} {'vs our gzip':>12} {'time':>9} {'MB/s':>7}")
@@ -85,13 +76,13 @@ def bench(tar: Path, repeat: int) -> None:
         )
     verdict = "meets" if len(zstded) <= GOAL * base else "MISSES"
     print(f"  our zstd is {len(zstded) / base:.3f}x our gzip: {verdict} the goal of <= {GOAL}x")
-    decode_time, _ = _best(lambda: zstandard.ZstdDecompressor().decompress(zstded), repeat)
-    gunzip_time, _ = _best(lambda: gzip.decompress(gzipped), repeat)
+    decode_time, _ = best_of(repeat, lambda: zstandard.ZstdDecompressor().decompress(zstded))
+    gunzip_time, _ = best_of(repeat, lambda: gzip.decompress(gzipped))
     print(f"  decoding: zstd {decode_time:.3f}s, gzip {gunzip_time:.3f}s")
     print("  zstandard levels (one-shot API, so a few bytes off our streaming encoder's above 8 MB):")
     for level in LEVELS:
         compressor = zstandard.ZstdCompressor(level=level, write_checksum=True)
-        seconds, out = _best(lambda: compressor.compress(data), 1)
+        seconds, out = best_of(1, lambda: compressor.compress(data))
         print(f"    level {level:>2}: {len(out):>11,} B {len(out) / base:>6.3f}x {seconds:>8.3f}s")
 
 

@@ -16,7 +16,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from ocibuild.registry.client import RegistryClient
 from testutil.apkbuild import TEST_KEY, build_apk, reg_file, symlink, write_keys, write_repository
-from testutil.checkout import make_checkout
+from testutil.checkout import make_checkout, stop_pantsd
 from testutil.fault_proxy import Fault, FaultProxy, fault_proxy
 from testutil.servers import docker_registry
 
@@ -186,15 +185,6 @@ def test_three_nights(tmp_path: Path) -> None:
             run_nights(tmp_path, checkout, mirror, key, proxy, registry.address, (old_root, new_root))
     finally:
         stop_pantsd(checkout)
-
-
-def stop_pantsd(checkout: Path) -> None:
-    """The pipeline's ./pants runs share one pantsd in the checkout: stop it by its pid file."""
-    for pid_file in checkout.glob(".pids/*/pantsd/pid"):
-        try:
-            os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
-        except (ValueError, ProcessLookupError):
-            pass
 
 
 def run_nights(

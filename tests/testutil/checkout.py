@@ -7,6 +7,7 @@ beside a link to the real `shared/` folder (as in CI), sharing only the bootstra
 from __future__ import annotations
 
 import os
+import signal
 import re
 import shutil
 import subprocess
@@ -84,3 +85,12 @@ def counter(output: str, name: str) -> int:
     """A counter from Pants' `[stats].log` output, e.g. `local_execution_requests`."""
     match = re.search(rf"^\s*{re.escape(name)}: (\d+)\s*$", output, re.MULTILINE)
     return int(match.group(1)) if match else 0
+
+
+def stop_pantsd(checkout: Path) -> None:
+    """Stop the pantsd that `./pants` runs started in `checkout` (by its pid file under .pids/)."""
+    for pid_file in checkout.glob(".pids/*/pantsd/pid"):
+        try:
+            os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
+        except (ValueError, ProcessLookupError):
+            pass
