@@ -9,7 +9,7 @@ cache, spawns nothing but Pants' uncacheable probes (not even a speculative star
 no DownloadFile (but the local pex tool) and writes the same `dist/` bytes. The checks are
 testutil.remote_cache's; docs/remote-cache.md, section 7, says more.
 
-    PYTHONPATH=tests python3.9 .ci/remote_cache_job.py [--junit dist/test-reports/remote-cache-job.xml]
+    PYTHONPATH=tests python3 .ci/remote_cache_job.py [--junit dist/test-reports/remote-cache-job.xml]
         [--workdir DIR]
 
 Prints a table of Pants' stats for both builds and one `remote-cache job: <reason>` line per

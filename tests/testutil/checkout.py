@@ -7,9 +7,9 @@ beside a link to the real `shared/` folder (as in CI), sharing only the bootstra
 from __future__ import annotations
 
 import os
-import signal
 import re
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 from typing import Dict, Optional, Sequence
