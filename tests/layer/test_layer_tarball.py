@@ -13,8 +13,8 @@ import tarfile
 import zlib
 
 import pytest
-from ocibuild.common.compression import GZIP_MEMBER_BLOCK
 from ocibuild.errors import OciBuildError
+from ocibuild.layer import tarball
 from ocibuild.layer.tarball import DIR, FILE, HARDLINK, SYMLINK, TarEntry, write_layer
 
 ENTRIES = [
@@ -211,14 +211,17 @@ def _gzip_members(blob: bytes):
     return members
 
 
-def test_a_layer_is_one_gzip_member_per_block_of_tar_whatever_the_write_pattern(tmp_path):
+def test_a_layer_is_one_gzip_member_per_block_of_tar_whatever_the_write_pattern(tmp_path, monkeypatch):
+    # A small block, so that a small layer has several (the format's GZIP_MEMBER_BLOCK is 16 MiB).
+    block = 64 << 10
+    monkeypatch.setattr(tarball, "GZIP_MEMBER_BLOCK", block)
     rng = random.Random(7)
-    # Several blocks of tar: file sizes around the block size, so that blocks end inside files, in
-    # headers and at file boundaries; content that compresses like real files, not like zeros.
+    # File sizes around the block size, so that blocks end inside files, in headers and at file
+    # boundaries; content that compresses like real files, not like zeros.
     words = [bytes(rng.choice(b"abcdefghij") for _ in range(rng.randint(2, 9))) for _ in range(500)]
     entries = []
     for i in range(7):
-        size = rng.randint(GZIP_MEMBER_BLOCK // 3, GZIP_MEMBER_BLOCK + 4096)
+        size = rng.randint(block // 3, block + 4096)
         text = b" ".join(rng.choice(words) for _ in range(size // 5))[:size]
         entries.append(TarEntry(f"data/file{i}", FILE, 0o644, content=text))
     # The same files streamed from disk (other write sizes) give the same bytes.
@@ -235,8 +238,8 @@ def test_a_layer_is_one_gzip_member_per_block_of_tar_whatever_the_write_pattern(
     members = _gzip_members(out.read_bytes())
     tar = b"".join(members)
     assert "sha256:" + hashlib.sha256(tar).hexdigest() == blob.diff_id
-    assert len(members) == -(-len(tar) // GZIP_MEMBER_BLOCK) >= 4
-    assert all(len(m) == GZIP_MEMBER_BLOCK for m in members[:-1])
+    assert len(members) == -(-len(tar) // block) >= 4
+    assert all(len(m) == block for m in members[:-1])
     with tarfile.open(fileobj=io.BytesIO(tar)) as t:
         assert {m.name: t.extractfile(m).read() for m in t if m.isfile()} == {
             e.path: e.content for e in entries

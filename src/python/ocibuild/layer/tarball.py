@@ -18,14 +18,12 @@ What makes the bytes stable:
 
 from __future__ import annotations
 
-import collections
 import hashlib
 import json
 import os
 import zlib
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Deque, Dict, Iterable, List, Optional, Tuple
+from typing import Any, BinaryIO, Dict, Iterable, List, Optional, Tuple
 
 from ocibuild.common.atomic import atomic_output
 from ocibuild.common.compression import GZIP_MEMBER_BLOCK, gzip_member
@@ -62,9 +60,6 @@ _RECORD = 20 * _BLOCK  # pad the end like GNU tar and tarfile do
 _MAX_OCTAL_ID = 0o7777777
 _MAX_OCTAL_SIZE = 0o77777777777
 _CHUNK = 1 << 18
-# Threads compressing gzip members (machines building layers have >= 2 cores; more would only hold
-# more blocks in memory for the static set's few members).
-_COMPRESS_THREADS = 2
 
 
 @dataclass(frozen=True)
@@ -298,10 +293,9 @@ class _GzipSink:
     """Feeds tar bytes to sha256 (diff_id) and to gzip members of GZIP_MEMBER_BLOCK bytes each
     (ocibuild.common.compression: libdeflate, so the bytes do not depend on the system zlib).
 
-    Blocks are cut at fixed offsets of the tar stream and compressed by a pool of threads while the
-    Python code goes on producing the tar (hashlib and libdeflate release the GIL, so the machine's
-    cores work at once); members are written strictly in block order, so the output depends neither
-    on timing, nor on the number of threads, nor on write sizes.
+    Blocks are cut at fixed offsets of the tar stream, so the output does not depend on write sizes.
+    All in the calling thread: the `deflate` wheel holds the GIL while it compresses (measured: two
+    threads take longer than one), so a worker thread would only add hand-offs.
     """
 
     def __init__(self, out: BinaryIO, level: int) -> None:
@@ -312,17 +306,10 @@ class _GzipSink:
         self._gz_size = 0
         self._block = bytearray()
         self._written = 0
-        self._pool = ThreadPoolExecutor(max_workers=_COMPRESS_THREADS, thread_name_prefix="layer-gzip")
-        self._pending: "Deque[Future[bytes]]" = collections.deque()
 
-    def _submit(self, block: bytes) -> None:
+    def _compress(self, block: bytes) -> None:
         self._tar_sha.update(block)
-        self._pending.append(self._pool.submit(gzip_member, block, self._level))
-        # Bounded memory: never more than a few blocks in flight.
-        while len(self._pending) > 2 * _COMPRESS_THREADS:
-            self._emit(self._pending.popleft().result())
-
-    def _emit(self, member: bytes) -> None:
+        member = gzip_member(block, self._level)
         self._gz_sha.update(member)
         self._gz_size += len(member)
         self._out.write(member)
@@ -331,26 +318,17 @@ class _GzipSink:
         self._block += data
         self._written += len(data)
         while len(self._block) >= GZIP_MEMBER_BLOCK:
-            self._submit(bytes(self._block[:GZIP_MEMBER_BLOCK]))
+            self._compress(bytes(self._block[:GZIP_MEMBER_BLOCK]))
             del self._block[:GZIP_MEMBER_BLOCK]
 
     @property
     def written(self) -> int:
         return self._written
 
-    def close(self) -> None:
-        """Stop the threads (also on errors: never leave work behind)."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
     def finish(self) -> Tuple[str, str, int]:
-        try:
-            if self._block or not self._pending:  # the last, shorter member (a tar is never empty)
-                self._submit(bytes(self._block))
-                self._block = bytearray()
-            while self._pending:
-                self._emit(self._pending.popleft().result())
-        finally:
-            self.close()
+        if self._block or not self._gz_size:  # the last, shorter member (a tar is never empty)
+            self._compress(bytes(self._block))
+            self._block = bytearray()
         return self._tar_sha.hexdigest(), self._gz_sha.hexdigest(), self._gz_size
 
 
@@ -364,22 +342,18 @@ def write_tar_gz(
         raise OciBuildError(f"gzip level {level} is out of range (1..9)")
     ordered = _normalize_entries(entries)
     sink = _GzipSink(out, level)
-    try:
-        for entry in ordered:
-            size = entry.size()
-            sink.write(_entry_header(entry, size, mtime))
-            if entry.kind == FILE:
-                copied = _write_content(entry, sink)
-                if copied != size:
-                    raise OciBuildError(
-                        f"layer entry {entry.path}: {entry.source} changed while it was being read"
-                    )
-                sink.write(b"\0" * (-size % _BLOCK))
-        sink.write(b"\0" * (2 * _BLOCK))
-        sink.write(b"\0" * (-sink.written % _RECORD))
-    except BaseException:
-        sink.close()
-        raise
+    for entry in ordered:
+        size = entry.size()
+        sink.write(_entry_header(entry, size, mtime))
+        if entry.kind == FILE:
+            copied = _write_content(entry, sink)
+            if copied != size:
+                raise OciBuildError(
+                    f"layer entry {entry.path}: {entry.source} changed while it was being read"
+                )
+            sink.write(b"\0" * (-size % _BLOCK))
+    sink.write(b"\0" * (2 * _BLOCK))
+    sink.write(b"\0" * (-sink.written % _RECORD))
     tar_hex, gz_hex, gz_size = sink.finish()
     return LayerBlob(diff_id="sha256:" + tar_hex, digest="sha256:" + gz_hex, size=gz_size)
 
