@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.resources
+import pathlib
+import posixpath
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional, Tuple
 
@@ -11,7 +13,17 @@ from ocibuild.contract import RELOCK, REQUEST_FILE, Request
 from pants.backend.python.target_types import EntryPoint
 from pants.backend.python.util_rules import pex
 from pants.backend.python.util_rules.pex import PexRequest, VenvPex, VenvPexProcess
-from pants.engine.fs import EMPTY_DIGEST, CreateDigest, Digest, FileContent, MergeDigests
+from pants.base.build_root import BuildRoot
+from pants.engine.fs import (
+    EMPTY_DIGEST,
+    CreateDigest,
+    Digest,
+    FileContent,
+    GlobMatchErrorBehavior,
+    MergeDigests,
+    PathGlobs,
+    RemovePrefix,
+)
 from pants.engine.process import FallibleProcessResult, Process, ProcessCacheScope
 from pants.engine.rules import Get, collect_rules, rule
 from pants.util.docutil import bin_name
@@ -60,9 +72,39 @@ def _core_sources() -> Tuple[FileContent, ...]:
     return tuple(files)
 
 
+def _core_dir_in(build_root: str) -> Optional[str]:
+    """The core package's folder relative to the build root when the build root holds it (this
+    repository, with `src/python` on `pythonpath`); None when it comes from an installed wheel."""
+    root = importlib.resources.files(CORE_PACKAGE)
+    if not isinstance(root, pathlib.Path):
+        return None
+    try:
+        return root.resolve().relative_to(pathlib.Path(build_root).resolve()).as_posix()
+    except ValueError:
+        return None
+
+
+async def _core_digest(build_root: BuildRoot) -> Digest:
+    core_dir = _core_dir_in(build_root.path)
+    if core_dir is None:
+        return await Get(Digest, CreateDigest(_core_sources()))
+    # Read through the engine, which watches the build root: pantsd then rebuilds the PEX when a core
+    # file changes (a read through importlib is memoized for pantsd's lifetime: stale builds).
+    files = await Get(
+        Digest,
+        PathGlobs(
+            [f"{core_dir}/**/*.py", f"{core_dir}/__main__.py"],
+            glob_match_error_behavior=GlobMatchErrorBehavior.error,
+            description_of_origin=f"the `{CORE_PACKAGE}` core library",
+        ),
+    )
+    parent = posixpath.dirname(core_dir)
+    return await Get(Digest, RemovePrefix(files, parent)) if parent else files
+
+
 @rule(desc="Set up the ocibuild core library", level=LogLevel.DEBUG)
-async def setup_ocibuild_pex(tool: OciBuildTool) -> OciBuildPex:
-    sources = await Get(Digest, CreateDigest(_core_sources()))
+async def setup_ocibuild_pex(tool: OciBuildTool, build_root: BuildRoot) -> OciBuildPex:
+    sources = await _core_digest(build_root)
     venv_pex = await Get(
         VenvPex,
         PexRequest,
