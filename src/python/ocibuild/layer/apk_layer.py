@@ -54,8 +54,10 @@ __all__ = [
 DESCRIPTOR_SCHEMA = "ocibuild.apk-layer.v1"
 # paths the builder writes itself; a package shipping one of them is refused
 _GENERATED_FILES = ("lib/apk/db/installed", "lib/apk/db/triggers", "etc/apk/world", "etc/apk/arch")
-# Packages read and verified ahead of the install loop (machines building layers have >= 2 cores).
+# Packages read and verified ahead of the install loop (machines building layers have >= 2 cores),
+# at most this many ahead (each held decompressed in memory until installed).
 _READ_THREADS = 2
+_READ_AHEAD = 4
 
 
 @dataclass(frozen=True)
@@ -149,32 +151,47 @@ class _Verified:
     info: PkgInfo
     file_size: int
     origin: str
-    data_tar: Optional[bytes]  # the data member, decompressed
+
+
+@dataclass
+class _Loaded:
+    verified: _Verified
+    data_tar: Optional[bytes]  # the data member, decompressed; dropped once installed (memory)
 
 
 class _PackageFiles:
     """The lock's .apk files in the packages dir, each read, verified against the lock and its data
-    member decompressed once, in worker threads: hashing, the signature check and inflating run in C
-    without the GIL, so they overlap with installing the packages before (the layer's bytes do not
-    depend on it: results are taken in the lock's order, and so is the first error reported)."""
+    member decompressed once, in worker threads, at most _READ_AHEAD packages ahead of the install
+    loop: hashing, the signature check and inflating run in C without the GIL, so they overlap with
+    installing the packages before (the layer's bytes do not depend on it: results are taken in the
+    lock's order, and so is the first error reported)."""
 
     def __init__(self, packages_dir: str, keyring: Keyring, arch: str, pool: ThreadPoolExecutor) -> None:
         self._dir = packages_dir
         self._keyring = keyring
         self._arch = arch
         self._pool = pool
-        self._loads: Dict[str, "Future[_Verified]"] = {}
+        self._loads: Dict[str, "Future[_Loaded]"] = {}
 
     def prefetch(self, packages: Sequence[LockedPackage]) -> None:
         for pkg in packages:
             if pkg.name not in self._loads:
                 self._loads[pkg.name] = self._pool.submit(self._load, pkg)
 
-    def get(self, pkg: LockedPackage) -> _Verified:
+    def _loaded(self, pkg: LockedPackage) -> _Loaded:
         self.prefetch([pkg])
         return self._loads[pkg.name].result()
 
-    def _load(self, pkg: LockedPackage) -> _Verified:
+    def get(self, pkg: LockedPackage) -> _Verified:
+        return self._loaded(pkg).verified
+
+    def take_data_tar(self, pkg: LockedPackage) -> Optional[bytes]:
+        """The decompressed data member, once: the reference here is dropped."""
+        loaded = self._loaded(pkg)
+        data_tar, loaded.data_tar = loaded.data_tar, None
+        return data_tar
+
+    def _load(self, pkg: LockedPackage) -> _Loaded:
         path = os.path.join(self._dir, _package_file_name(pkg))
         try:
             with open(path, "rb") as f:
@@ -201,7 +218,7 @@ class _PackageFiles:
             raise OciBuildError(f"{origin}: built for {info.arch}, not {self._arch}")
         data_member = archive.data_member
         data_tar = None if data_member is None else gunzip(data_member, f"package {pkg.name}: data member")
-        return _Verified(archive, info, len(data), origin, data_tar)
+        return _Loaded(_Verified(archive, info, len(data), origin), data_tar)
 
 
 def assemble_root(lock: Lockfile, packages_dir: str, options: ApkLayerOptions) -> AssembledRoot:
@@ -215,7 +232,6 @@ def assemble_root(lock: Lockfile, packages_dir: str, options: ApkLayerOptions) -
     pool = ThreadPoolExecutor(max_workers=_READ_THREADS, thread_name_prefix="apk-read")
     try:
         files = _PackageFiles(packages_dir, lock.keyring(), options.arch, pool)
-        files.prefetch(selected)
         return _install(files, selected, options)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -231,14 +247,17 @@ def _install(
         raise OciBuildError(f"skip_scripts_of names {unknown_skips[0]}, which is not a package of this layer")
     root = AssembledRoot(RootFs())
     build_times = []
-    for pkg in selected:
+    for index, pkg in enumerate(selected):
+        files.prefetch(selected[index : index + 1 + _READ_AHEAD])
         verified = files.get(pkg)
         scripts = install_scripts(verified.archive.control_files)
         if scripts and pkg.name not in skip:
             raise scripts_error(pkg.name, scripts)
-        if verified.data_tar is None:
+        data_tar = files.take_data_tar(pkg)
+        if data_tar is None:
             raise OciBuildError(f"{verified.origin}: has no data member")
-        contents = read_data_tar(verified.data_tar, pkg.name, allow_setuid=options.allow_setuid)
+        contents = read_data_tar(data_tar, pkg.name, allow_setuid=options.allow_setuid)
+        del data_tar
         for pf in contents:
             if pf.entry.path in _GENERATED_FILES:
                 raise OciBuildError(
