@@ -68,7 +68,7 @@ def test_key_not_in_keyring_is_named(alpine_keys):
 def _retar_index_with(data: bytes, edit) -> bytes:
     """Same signature member, control member rebuilt with edited APKINDEX text."""
     parts = read_apk(data, "orig")
-    files = parts.control_files
+    files = dict(parts.control_files)
     files["APKINDEX"] = edit(files["APKINDEX"])
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:

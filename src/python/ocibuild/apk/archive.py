@@ -13,7 +13,8 @@ import io
 import tarfile
 import zlib
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from types import MappingProxyType
+from typing import List, Mapping, Optional, Tuple
 
 from ocibuild.common.compression import GZIP_WBITS, gunzip
 from ocibuild.errors import OciBuildError
@@ -130,12 +131,13 @@ class ApkArchive:
         return self.raw[self.data_range[0] : self.data_range[1]]
 
     @functools.cached_property  # read by verification, install-script checks and the installed db
-    def control_files(self) -> Dict[str, bytes]:
-        """Regular files of the control tar by name (".PKGINFO", ".post-install", or "DESCRIPTION", "APKINDEX")."""
+    def control_files(self) -> Mapping[str, bytes]:
+        """Regular files of the control tar by name (".PKGINFO", ".post-install", or "DESCRIPTION", "APKINDEX").
+        Read-only: every reader of this archive shares the one parsed copy."""
         members = _tar_members(
             gunzip(self.control_member, f"{self.origin}: control member"), self.origin, "control"
         )
-        return {info.name: content for info, content in members if content is not None}
+        return MappingProxyType({info.name: content for info, content in members if content is not None})
 
 
 def _read_signatures(member: bytes, origin: str) -> Optional[Tuple[SignatureFile, ...]]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 from ocibuild.common.compression import gunzip
 from ocibuild.common.digests import q1_of_sha1
@@ -39,7 +39,7 @@ class PackageFile:
     checksum: Optional[str]  # "Q1..." as lib/apk/db/installed's Z:, None for directories
 
 
-def install_scripts(control_files: Dict[str, bytes]) -> List[str]:
+def install_scripts(control_files: Mapping[str, bytes]) -> List[str]:
     """Names of the package's install scripts (.pre-install, .post-install, .trigger, ...)."""
     return sorted(n for n in control_files if n not in _NOT_SCRIPTS and not n.startswith(".SIGN."))
 
