@@ -5,7 +5,7 @@ and the `zstd -19` CLI, on the same tar; and the levels around the one we use.
 
 With no `--tar`, it uses dist/images.static/packages/x86_64/layer.tar.gz (gunzipped; build it with
 `./pants package images/static:packages`). `--usr-lib-mb N` adds a tar of the first N MB of
-/usr/lib. Ratios are against our gzip (the layer writer's: libdeflate, one member per 16 MiB);
+/usr/lib. Ratios are against our gzip (the layer writer's: libdeflate, one member per 1 MiB);
 the goal for zstd is <= 0.65x. Prints figures; asserts nothing.
 """
 

@@ -67,6 +67,26 @@ def test_real_files_split_into_members_that_decompress_alone():
                 gzip.decompress(data[start:end])
 
 
+def test_read_apk_can_keep_the_data_member_it_decoded_to_find_its_end():
+    for repo in REPOS:
+        for path in sorted(repo_dir(repo).iterdir())[:12]:
+            data = path.read_bytes()
+            assert read_apk(data, path.name).take_data_tar() is None  # not kept unless asked
+            archive = read_apk(data, path.name, inflate_data=True)
+            if archive.data_member is None:  # APKINDEX.tar.gz
+                assert archive.take_data_tar() is None
+                continue
+            assert archive.take_data_tar() == gzip.decompress(archive.data_member)
+            assert archive.take_data_tar() is None  # handed out once, then forgotten
+
+
+def test_a_data_member_that_expands_past_the_output_bound_is_kept_whole():
+    control = gzip.compress(_tar({".PKGINFO": b"pkgname = x\npkgver = 1-r0\n"}), mtime=0)
+    zeros = bytes(24 << 20)  # ~1000x: decoded in many bounded steps
+    archive = read_apk(control + gzip.compress(zeros, mtime=0), "x.apk", inflate_data=True)
+    assert archive.take_data_tar() == zeros
+
+
 @pytest.mark.parametrize(
     "data, message",
     [

@@ -87,3 +87,23 @@ def test_same_package_listing_a_path_twice_is_refused():
     fs.install(TarEntry("f", FILE, 0o644, content=b"1"), "a", never)
     with pytest.raises(OciBuildError, match="appears twice"):
         fs.install(TarEntry("f", FILE, 0o644, content=b"2"), "a", never)
+
+
+@pytest.mark.parametrize(
+    "late, message",
+    [
+        (TarEntry("usr", SYMLINK, 0o777, link_target="/elsewhere"), "through the symlink /usr"),
+        (TarEntry("usr/share", SYMLINK, 0o777, link_target="../x"), "through the symlink /usr/share"),
+        (TarEntry("usr/share", FILE, 0o644, content=b"x"), "below /usr/share, which is a file"),
+    ],
+)
+def test_a_directory_checked_clear_is_checked_again_once_an_ancestor_stops_being_one(late, message):
+    # The root remembers directories found clear (so one directory's many files are not each walked
+    # up); a later non-directory at such a path (the directories were implicit) must not slip through.
+    fs = RootFs()
+    fs.install(TarEntry("usr/share/zoneinfo/UTC", FILE, 0o644, content=b"a"), "a", never)
+    fs.install(late, "b", never)
+    with pytest.raises(OciBuildError, match=message):
+        fs.install(TarEntry("usr/share/zoneinfo/GMT", FILE, 0o644, content=b"b"), "c", never)
+    with pytest.raises(OciBuildError, match=message):
+        fs.put_generated(TarEntry("usr/share/zoneinfo/Zulu", FILE, 0o644, content=b"c"))

@@ -10,9 +10,11 @@ import random
 import shutil
 import subprocess
 import tarfile
+import threading
 import zlib
 
 import pytest
+from ocibuild.common import compression
 from ocibuild.errors import OciBuildError
 from ocibuild.layer import tarball
 from ocibuild.layer.tarball import DIR, FILE, HARDLINK, SYMLINK, TarEntry, write_layer
@@ -212,7 +214,7 @@ def _gzip_members(blob: bytes):
 
 
 def test_a_layer_is_one_gzip_member_per_block_of_tar_whatever_the_write_pattern(tmp_path, monkeypatch):
-    # A small block, so that a small layer has several (the format's GZIP_MEMBER_BLOCK is 16 MiB).
+    # A small block, so that a small layer has several (the format's GZIP_MEMBER_BLOCK is 1 MiB).
     block = 64 << 10
     monkeypatch.setattr(tarball, "GZIP_MEMBER_BLOCK", block)
     rng = random.Random(7)
@@ -235,6 +237,12 @@ def test_a_layer_is_one_gzip_member_per_block_of_tar_whatever_the_write_pattern(
     out2, blob2 = build(tmp_path, streamed, name="streamed.tar.gz")
     assert out.read_bytes() == out2.read_bytes() and blob == blob2
 
+    # Members compressed in one thread through the wheel's Python API give the same bytes too.
+    monkeypatch.setattr(tarball, "GZIP_RELEASES_GIL", False)
+    monkeypatch.setattr(tarball, "gzip_member", compression.gzip_member_via_python_api)
+    out3, blob3 = build(tmp_path, entries, name="one-thread.tar.gz")
+    assert out.read_bytes() == out3.read_bytes() and blob == blob3
+
     members = _gzip_members(out.read_bytes())
     tar = b"".join(members)
     assert "sha256:" + hashlib.sha256(tar).hexdigest() == blob.diff_id
@@ -244,3 +252,26 @@ def test_a_layer_is_one_gzip_member_per_block_of_tar_whatever_the_write_pattern(
         assert {m.name: t.extractfile(m).read() for m in t if m.isfile()} == {
             e.path: e.content for e in entries
         }
+
+
+def test_a_file_that_changes_while_written_fails_and_leaves_no_worker_thread(tmp_path, monkeypatch):
+    monkeypatch.setattr(tarball, "GZIP_MEMBER_BLOCK", 4096)  # members are queued when it fails
+    source = tmp_path / "grows"
+    source.write_bytes(b"a" * 100_000)
+    real_size = TarEntry.size
+
+    def stale_size(entry):  # the size read before the file grew
+        return real_size(entry) - 1 if entry.source else real_size(entry)
+
+    monkeypatch.setattr(TarEntry, "size", stale_size)
+    before = {t.name for t in threading.enumerate()}
+    with pytest.raises(OciBuildError, match="changed while it was being read"):
+        build(
+            tmp_path,
+            [
+                TarEntry("a", FILE, 0o644, content=b"x" * 50_000),
+                TarEntry("b", FILE, 0o644, source=str(source)),
+            ],
+        )
+    assert {t.name for t in threading.enumerate()} - before == set()
+    assert not (tmp_path / "layer.tar.gz").exists()  # never a partial output

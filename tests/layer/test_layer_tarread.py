@@ -54,3 +54,57 @@ def test_pax_record_without_length_fails_with_one_line():
     damaged = raw[:512] + b"  " + raw[514:]  # the record's length is gone
     with pytest.raises(OciBuildError, match="pkg: malformed PAX record at byte 0"):
         list(iter_tar(damaged, "pkg"))
+
+
+def test_pax_records_read_as_tarfile_reads_them_also_when_they_repeat():
+    # APK entries repeat records ("ctime=0"), which the reader parses once; values may hold '=' and
+    # newlines (the record's length, not the newline, ends it).
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for i in range(40):
+            info = tarfile.TarInfo(f"dir/{'long' * 30 if i % 3 == 0 else 'f'}{i}")
+            info.size = 1
+            info.pax_headers = {"ctime": "0", "atime": "0", "APK-TOOLS.checksum.SHA1": f"{i:040x}"}
+            if i % 5 == 0:
+                info.pax_headers["comment"] = f"a=b\nc={i}"
+            tar.addfile(info, io.BytesIO(b"x"))
+    raw = buf.getvalue()
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+        expected = [(m.name, m.pax_headers) for m in tar]
+    assert [(m.name, m.pax) for m in iter_tar(raw, "pkg")] == expected
+
+
+def test_pax_record_without_equals_sign_fails_with_one_line():
+    info = tarfile.TarInfo("f")
+    info.pax_headers = {"ctime": "0", "comment": "x"}
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(info)
+    raw = buf.getvalue()
+    start = raw.index(b"13 comment=x\n")
+    damaged = raw[:start] + b"13 comment x\n" + raw[start + 13 :]
+    with pytest.raises(OciBuildError, match=f"pkg: malformed PAX record at byte {start - 512}"):
+        list(iter_tar(damaged, "pkg"))
+
+
+def _one_file_tar() -> bytes:
+    info = tarfile.TarInfo("etc/motd")
+    info.size = 5
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        tar.addfile(info, io.BytesIO(b"hello"))
+    return buf.getvalue()
+
+
+def test_header_checksums_are_checked_whatever_their_spelling():
+    raw = _one_file_tar()
+    value = int(raw[148:154], 8)
+    for spelling in (b"%06o\0 " % value, b"%07o\0" % value, b" %06o\0" % value, b"%06o  " % value):
+        other = raw[:148] + spelling + raw[156:]
+        assert [m.name for m in iter_tar(other, "pkg")] == ["etc/motd"], spelling
+    damaged = raw[:5] + b"X" + raw[6:]  # one byte of the name
+    with pytest.raises(OciBuildError, match="pkg: tar header checksum mismatch at byte 0"):
+        list(iter_tar(damaged, "pkg"))
+    wrong = raw[:148] + b"%06o\0 " % (value + 1) + raw[156:]
+    with pytest.raises(OciBuildError, match="pkg: tar header checksum mismatch at byte 0"):
+        list(iter_tar(wrong, "pkg"))

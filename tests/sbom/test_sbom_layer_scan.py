@@ -117,7 +117,7 @@ def test_packages_absent_from_the_lock_have_no_apk_digest(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize("members", [0, 1, 3])
 def test_layers_of_several_gzip_members_are_read_whole(tmp_path: Path, members: int) -> None:
-    # The layer writer emits one gzip member per 16 MiB of tar; every member must be read.
+    # The layer writer emits one gzip member per 1 MiB of tar; every member must be read.
     files = {f"etc/file{i}": (b"%d" % i) * 4000 for i in range(6)}
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:

@@ -22,6 +22,7 @@ from ocibuild.errors import OciBuildError
 __all__ = ["split_gzip_members", "SignatureFile", "ApkArchive", "read_apk"]
 
 _CHUNK = 1 << 16
+_MAX_OUTPUT = _CHUNK * 16
 _SIGNATURE_PREFIXES = ((".SIGN.RSA256.", "sha256"), (".SIGN.RSA.", "sha1"))
 
 
@@ -30,6 +31,11 @@ def split_gzip_members(data: bytes, origin: str) -> List[Tuple[int, int]]:
 
     Decompresses in chunks and throws the output away, so memory stays small for big data members.
     """
+    return _inflate_members(data, origin, keep_last=False)[0]
+
+
+def _inflate_members(data: bytes, origin: str, *, keep_last: bool) -> Tuple[List[Tuple[int, int]], bytes]:
+    """split_gzip_members, and (keep_last) the decompressed bytes of the last member."""
     if not data:
         raise OciBuildError(
             f"{origin}: empty file, expected gzip members: the download is corrupt, fetch it again"
@@ -37,17 +43,26 @@ def split_gzip_members(data: bytes, origin: str) -> List[Tuple[int, int]]:
     ranges: List[Tuple[int, int]] = []
     start = 0
     view = memoryview(data)
+    output: List[bytes] = []
+    # Output thrown away: bounded input and output per call, so memory stays small (highly
+    # compressible data could expand a lot). Output kept: one call per member, which runs without
+    # the GIL from start to end (callers decode packages in worker threads).
+    step, limit = (len(data), 0) if keep_last else (_CHUNK, _MAX_OUTPUT)
     while start < len(data):
         decoder = zlib.decompressobj(GZIP_WBITS)  # one member
         pos = start
+        output = []
+        keep = output.append if keep_last else _discard
         try:
             while not decoder.eof and pos < len(data):
-                chunk = view[pos : pos + _CHUNK]
+                chunk = view[pos : pos + step]
                 pos += len(chunk)
-                # Bounded output per call (highly compressible data could expand a lot); discard it.
-                decoder.decompress(chunk, _CHUNK * 16)
-                while decoder.unconsumed_tail and not decoder.eof:
-                    decoder.decompress(decoder.unconsumed_tail, _CHUNK * 16)
+                out = decoder.decompress(chunk, limit)
+                keep(out)
+                # A call that filled its bound may have more output pending, even with all input taken.
+                while not decoder.eof and (decoder.unconsumed_tail or (limit and len(out) == limit)):
+                    out = decoder.decompress(decoder.unconsumed_tail, limit)
+                    keep(out)
         except zlib.error as e:
             raise OciBuildError(
                 f"{origin}: gzip member {len(ranges) + 1} at byte {start} is not valid gzip data ({e}): "
@@ -61,7 +76,11 @@ def split_gzip_members(data: bytes, origin: str) -> List[Tuple[int, int]]:
         end = pos - len(decoder.unused_data)
         ranges.append((start, end))
         start = end
-    return ranges
+    return ranges, b"".join(output)
+
+
+def _discard(_: bytes) -> None:
+    pass
 
 
 def _file_content(tar: tarfile.TarFile, info: tarfile.TarInfo, origin: str, what: str) -> bytes:
@@ -111,6 +130,13 @@ class ApkArchive:
     control_range: Tuple[int, int]
     data_range: Optional[Tuple[int, int]]
     raw: bytes = field(repr=False)
+    # read_apk(inflate_data=True): the data member decompressed while the members were located
+    _data_tar: List[bytes] = field(default_factory=list, repr=False, compare=False)
+
+    def take_data_tar(self) -> Optional[bytes]:
+        """The decompressed data member kept by read_apk(inflate_data=True), once (then the archive
+        forgets it: it may be large); None if it was not kept or is taken, or there is no data member."""
+        return self._data_tar.pop() if self._data_tar else None
 
     @property
     def signature_member(self) -> Optional[bytes]:
@@ -157,9 +183,11 @@ def _read_signatures(member: bytes, origin: str) -> Optional[Tuple[SignatureFile
     return tuple(signatures)
 
 
-def read_apk(data: bytes, origin: str) -> ApkArchive:
-    """Locate the members of an .apk (signature, control, data) or APKINDEX.tar.gz (signature, control)."""
-    ranges = split_gzip_members(data, origin)
+def read_apk(data: bytes, origin: str, *, inflate_data: bool = False) -> ApkArchive:
+    """Locate the members of an .apk (signature, control, data) or APKINDEX.tar.gz (signature, control).
+    With inflate_data, the data member's decompressed bytes (decoded anyway to find where it ends) are
+    kept for ApkArchive.take_data_tar, which saves decoding it twice."""
+    ranges, last_member = _inflate_members(data, origin, keep_last=inflate_data)
     first = data[ranges[0][0] : ranges[0][1]]
     signatures = _read_signatures(first, origin)
     signature_range = None
@@ -181,6 +209,7 @@ def read_apk(data: bytes, origin: str) -> ApkArchive:
         control_range=ranges[0],
         data_range=ranges[1] if len(ranges) == 2 else None,
         raw=data,
+        _data_tar=[last_member] if inflate_data and len(ranges) == 2 else [],
     )
     # Parse the control tar now so a corrupt one fails here, naming the file.
     _ = archive.control_files

@@ -48,6 +48,7 @@ def verify_package(
     expected_size: Optional[int],
     expected_members: Sequence[Tuple[str, int, int, str]] = (),
     advice: str = _RELOCK_ADVICE,
+    inflate_data: bool = False,
 ) -> Tuple[ApkArchive, PkgInfo]:
     """Check a package's size, sha256, members, signature, Q1 checksum and datahash; return its parts.
 
@@ -56,6 +57,7 @@ def verify_package(
     package's gzip members are, with these checksums. With them, a lock without the whole file's
     sha256 and size (one written by apko) still pins every byte of the package.
     `advice` ends the message of a mismatch against the expectation (lockfile or index entry).
+    `inflate_data`: keep the decompressed data member for ApkArchive.take_data_tar (see read_apk).
     """
     if expected_size is not None and len(data) != expected_size:
         raise OciBuildError(
@@ -70,7 +72,7 @@ def verify_package(
             )
     if expected_members:
         _verify_members(data, origin, expected_members, advice)
-    archive = read_apk(data, origin)
+    archive = read_apk(data, origin, inflate_data=inflate_data)
     if expected_members:
         found = {
             "signature": archive.signature_range,

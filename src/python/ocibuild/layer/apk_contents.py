@@ -15,8 +15,8 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
+from hashlib import sha1
 from typing import Dict, List, Mapping, Optional, Sequence
 
 from ocibuild.common.compression import gunzip
@@ -29,6 +29,10 @@ __all__ = ["PackageFile", "install_scripts", "read_data_member", "read_data_tar"
 
 _CHECKSUM_RECORD = "APK-TOOLS.checksum.SHA1"
 _XATTR_PREFIX = "SCHILY.xattr."
+# PAX keys of APK entries that are no extended attribute (checked in C before the slower scan)
+_PLAIN_PAX_KEYS = frozenset(
+    ("atime", "ctime", "mtime", "path", "linkpath", "uid", "gid", "size", "uname", "gname", _CHECKSUM_RECORD)
+)
 # control members that are install scripts (anything but .PKGINFO counts, to be safe)
 _NOT_SCRIPTS = (".PKGINFO",)
 
@@ -55,47 +59,49 @@ def read_data_tar(raw: bytes, package: str, *, allow_setuid: bool = False) -> Li
     who = f"package {package}"
     out: List[PackageFile] = []
     file_checksums: Dict[str, Optional[str]] = {}
+    # Runs for every file of every package: messages are formatted only on error.
     for m in iter_tar(raw, f"{who}: data member"):
-        path = m.name
-        if _skipped_by_apk(path, m.typeflag):
+        path, typeflag, pax = m.name, m.typeflag, m.pax
+        if (path[0] == "." or ".keep_" in path) and _skipped_by_apk(path, typeflag):
             continue
         check_relative_path(path, who)
-        where = f"{who}: {path}"
-        if any(k.startswith(_XATTR_PREFIX) for k in m.pax):
-            raise OciBuildError(f"{where} has extended attributes, which the layer cannot keep")
+        if not _PLAIN_PAX_KEYS.issuperset(pax) and any(k.startswith(_XATTR_PREFIX) for k in pax):
+            raise OciBuildError(f"{who}: {path} has extended attributes, which the layer cannot keep")
         mode = m.mode & 0o7777
-        recorded = m.pax.get(_CHECKSUM_RECORD)
-        if m.typeflag == b"5":
-            out.append(PackageFile(TarEntry(path, DIR, mode, m.uid, m.gid), None))
-        elif m.typeflag == b"0":
+        if typeflag == b"0":
             if mode & 0o6000 and not allow_setuid:
                 raise OciBuildError(
-                    f"{where} is setuid/setgid (mode {mode:04o}); allow it explicitly (allow_setuid)"
+                    f"{who}: {path} is setuid/setgid (mode {mode:04o}); allow it explicitly (allow_setuid)"
                 )
             content = raw[m.offset : m.offset + m.size]
-            checksum = _checked(recorded, content, where)
+            checksum = _checked(pax.get(_CHECKSUM_RECORD), content, who, path)
             file_checksums[path] = checksum
             out.append(PackageFile(TarEntry(path, FILE, mode, m.uid, m.gid, content), checksum))
-        elif m.typeflag == b"2":
+        elif typeflag == b"5":
+            out.append(PackageFile(TarEntry(path, DIR, mode, m.uid, m.gid), None))
+        elif typeflag == b"2":
             if not m.linkname:
-                raise OciBuildError(f"{where} is a symlink with an empty target")
-            checksum = _checked(recorded, m.linkname.encode("utf-8", "surrogateescape"), where)
+                raise OciBuildError(f"{who}: {path} is a symlink with an empty target")
+            target = m.linkname.encode("utf-8", "surrogateescape")
+            checksum = _checked(pax.get(_CHECKSUM_RECORD), target, who, path)
             out.append(
                 PackageFile(TarEntry(path, SYMLINK, mode, m.uid, m.gid, link_target=m.linkname), checksum)
             )
-        elif m.typeflag == b"1":
+        elif typeflag == b"1":
             target = m.linkname
-            check_relative_path(target, f"{where} (hard link target)")
-            if target not in file_checksums:
+            if target not in file_checksums:  # (its path was checked as the file's)
+                check_relative_path(target, f"{who}: {path} (hard link target)")
                 raise OciBuildError(
-                    f"{where} is a hard link to {target}, which is not an earlier file of the package"
+                    f"{who}: {path} is a hard link to {target}, which is not an earlier file of the package"
                 )
             link = TarEntry(path, HARDLINK, mode, m.uid, m.gid, link_target=target)
             out.append(PackageFile(link, file_checksums[target]))
-        elif m.typeflag in (b"3", b"4", b"6"):
-            raise OciBuildError(f"{where} is a device node or fifo; layers of packages may not contain them")
+        elif typeflag in (b"3", b"4", b"6"):
+            raise OciBuildError(
+                f"{who}: {path} is a device node or fifo; layers of packages may not contain them"
+            )
         else:
-            raise OciBuildError(f"{where} has unsupported tar entry type {m.typeflag!r}")
+            raise OciBuildError(f"{who}: {path} has unsupported tar entry type {typeflag!r}")
     return out
 
 
@@ -108,18 +114,19 @@ def _skipped_by_apk(path: str, typeflag: bytes) -> bool:
     return typeflag != b"5" and len(name) > 6 and name.startswith(".keep_")
 
 
-def _checked(recorded: Optional[str], content: bytes, where: str) -> Optional[str]:
+def _checked(recorded: Optional[str], content: bytes, who: str, path: str) -> Optional[str]:
     if recorded is None:
         return None  # apk records no Z: line then
-    actual = hashlib.sha1(content).digest()
-    try:
-        expected = bytes.fromhex(recorded)
-    except ValueError:
-        raise OciBuildError(f"{where}: malformed {_CHECKSUM_RECORD} record {recorded!r}") from None
-    if actual != expected:
-        raise OciBuildError(
-            f"{where}: content does not match its {_CHECKSUM_RECORD} record; the package is corrupt"
-        )
+    actual = sha1(content).digest()
+    if actual.hex() != recorded:  # the usual spelling; any other goes the slow way
+        try:
+            expected = bytes.fromhex(recorded)
+        except ValueError:
+            raise OciBuildError(f"{who}: {path}: malformed {_CHECKSUM_RECORD} record {recorded!r}") from None
+        if actual != expected:
+            raise OciBuildError(
+                f"{who}: {path}: content does not match its {_CHECKSUM_RECORD} record; the package is corrupt"
+            )
     return q1_of_sha1(actual)
 
 

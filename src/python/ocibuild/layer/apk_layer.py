@@ -33,7 +33,6 @@ from ocibuild.apk.pkginfo import PkgInfo
 from ocibuild.apk.signing import Keyring
 from ocibuild.apk.version import parse_dependency
 from ocibuild.common.atomic import write_bytes_atomically
-from ocibuild.common.compression import gunzip
 from ocibuild.errors import OciBuildError
 from ocibuild.layer import accounts as accounts_mod
 from ocibuild.layer.apk_contents import install_scripts, read_data_tar, scripts_error
@@ -174,7 +173,12 @@ class _PackageFiles:
         self._loads: Dict[str, "Future[_Loaded]"] = {}
 
     def prefetch(self, packages: Sequence[LockedPackage]) -> None:
-        for pkg in packages:
+        """Start loading `packages`: the first (needed next) first, then the biggest, which takes the
+        longest to verify and inflate (one worker starts on it while the other loads the next ones)."""
+        ahead = list(packages[1:])
+        if ahead:
+            ahead.insert(0, ahead.pop(max(range(len(ahead)), key=lambda i: ahead[i].size or 0)))
+        for pkg in [*packages[:1], *ahead]:
             if pkg.name not in self._loads:
                 self._loads[pkg.name] = self._pool.submit(self._load, pkg)
 
@@ -209,6 +213,7 @@ class _PackageFiles:
             expected_sha256=pkg.sha256,
             expected_size=pkg.size,
             expected_members=pkg.members,
+            inflate_data=True,
         )
         if (info.pkgname, info.pkgver) != (pkg.name, pkg.version):
             raise OciBuildError(
@@ -216,9 +221,7 @@ class _PackageFiles:
             )
         if info.arch not in (self._arch, "noarch"):
             raise OciBuildError(f"{origin}: built for {info.arch}, not {self._arch}")
-        data_member = archive.data_member
-        data_tar = None if data_member is None else gunzip(data_member, f"package {pkg.name}: data member")
-        return _Loaded(_Verified(archive, info, len(data), origin), data_tar)
+        return _Loaded(_Verified(archive, info, len(data), origin), archive.take_data_tar())
 
 
 def assemble_root(lock: Lockfile, packages_dir: str, options: ApkLayerOptions) -> AssembledRoot:

@@ -20,7 +20,7 @@ Rules (each violation is a one-line OciBuildError naming the package and the pat
 from __future__ import annotations
 
 import posixpath
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Set
 
 from ocibuild.errors import OciBuildError
 from ocibuild.layer.tarball import DIR, HARDLINK, SYMLINK, TarEntry, check_relative_path
@@ -80,6 +80,10 @@ class RootFs:
     def __init__(self) -> None:
         self.entries: Dict[str, TarEntry] = {}
         self._owner: Dict[str, Optional[str]] = {}  # path -> package that owns it (None: generated)
+        # Directories ("a/b/") that check_path found clear (no ancestor but directories or nothing),
+        # with their ancestors, so that the files of one directory are not walked up each; emptied
+        # when a non-directory is set at one of them.
+        self._clear_dirs: Set[str] = set()
 
     def owner(self, path: str) -> Optional[str]:
         return self._owner.get(path)
@@ -90,6 +94,9 @@ class RootFs:
     def check_path(self, path: str, who: str) -> None:
         """Validate `path` and that writing it would not go through a symlink or a file."""
         check_relative_path(path, who)
+        directory = path[: path.rfind("/") + 1]  # "a/b/" for "a/b/c", "" for "c"
+        if not directory or directory in self._clear_dirs:
+            return
         entries = self.entries
         slash = path.find("/")
         while slash > 0:
@@ -101,6 +108,10 @@ class RootFs:
             if node.kind == SYMLINK:
                 raise _through_symlink(who, path, parent, node)
             raise OciBuildError(f"{who}: {path} would be written below /{parent}, which is a {node.kind}")
+        slash = directory.find("/")
+        while slash > 0:  # its ancestors were walked too: "a/", "a/b/"
+            self._clear_dirs.add(directory[: slash + 1])
+            slash = directory.find("/", slash + 1)
 
     def install(self, entry: TarEntry, package: str, replaces: _ReplacesFn) -> str:
         """Add a package's entry; returns ADDED, IDENTICAL, REPLACED or KEPT (see module docstring)."""
@@ -139,7 +150,7 @@ class RootFs:
     def put_generated(self, entry: TarEntry) -> None:
         """Add or overwrite an entry the builder makes itself (no package owns it)."""
         self.check_path(entry.path, "layer")
-        self.entries[entry.path] = entry
+        self._set(entry)
         self._owner[entry.path] = None
 
     def update(self, entry: TarEntry) -> None:
@@ -147,11 +158,16 @@ class RootFs:
         as when apk lets a script edit a file: the installed db keeps the package's checksum."""
         if entry.path not in self.entries:
             raise KeyError(entry.path)
-        self.entries[entry.path] = entry
+        self._set(entry)
 
     def _store(self, entry: TarEntry, package: str) -> None:
-        self.entries[entry.path] = entry
+        self._set(entry)
         self._owner[entry.path] = package
+
+    def _set(self, entry: TarEntry) -> None:
+        if entry.kind != DIR and entry.path + "/" in self._clear_dirs:
+            self._clear_dirs.clear()  # a non-directory where one was: check every path again
+        self.entries[entry.path] = entry
 
     def tar_entries(self) -> List[TarEntry]:
         return list(self.entries.values())

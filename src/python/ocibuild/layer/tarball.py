@@ -22,11 +22,13 @@ import hashlib
 import json
 import os
 import zlib
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Dict, Iterable, List, Optional, Tuple
+from typing import Any, BinaryIO, Deque, Dict, Iterable, List, Optional, Tuple
 
 from ocibuild.common.atomic import atomic_output
-from ocibuild.common.compression import GZIP_MEMBER_BLOCK, gzip_member
+from ocibuild.common.compression import GZIP_MEMBER_BLOCK, GZIP_RELEASES_GIL, gzip_member
 from ocibuild.errors import OciBuildError
 
 __all__ = [
@@ -39,7 +41,7 @@ __all__ = [
     "TarEntry",
     "LayerBlob",
     "check_relative_path",
-    "byte_sum",
+    "header_sum",
     "write_tar_gz",
     "write_layer",
 ]
@@ -60,6 +62,11 @@ _RECORD = 20 * _BLOCK  # pad the end like GNU tar and tarfile do
 _MAX_OCTAL_ID = 0o7777777
 _MAX_OCTAL_SIZE = 0o77777777777
 _CHUNK = 1 << 18
+_PADDING = [bytes(n) for n in range(_BLOCK)]  # zeros that end a file's content on a block boundary
+# Worker threads compressing gzip members (machines building layers have >= 2 cores), and how many
+# compressed members may wait to be written.
+_COMPRESS_THREADS = 2
+_PENDING_MEMBERS = 4
 
 
 @dataclass(frozen=True)
@@ -197,13 +204,15 @@ def _reorder_hardlinks(by_path: Dict[str, TarEntry]) -> None:
             )
 
 
-def byte_sum(data: bytes) -> int:
-    """Sum of the bytes of a tar header, fast: Adler-32's low half is 1 + the byte sum modulo 65521,
-    exact for 256-byte chunks (at most 256 * 255 = 65280)."""
-    total = 0
-    for i in range(0, len(data), 256):
-        total += (zlib.adler32(data[i : i + 256]) & 0xFFFF) - 1
-    return total
+def header_sum(header: Any, offset: int = 0) -> int:
+    """The sum of the bytes of the 512-byte tar header at `offset` of `header` (bytes or memoryview),
+    in two C calls: Adler-32's low half is 1 + the byte sum modulo 65521, exact for 256 bytes
+    (256 * 255 < 65521). Shared by the writer and the reader (ocibuild.layer.tarread)."""
+    return (
+        (zlib.adler32(header[offset : offset + 256]) & 0xFFFF)
+        + (zlib.adler32(header[offset + 256 : offset + _BLOCK]) & 0xFFFF)
+        - 2
+    )
 
 
 def _octal(value: int, width: int) -> bytes:
@@ -234,18 +243,23 @@ def _fits(text: str, limit: int) -> bool:
 
 # magic, version, uname and gname empty (numeric ids only), devmajor/devminor 0, empty prefix, padding
 _HEADER_TAIL = b"ustar\x0000" + bytes(64) + _octal(0, 8) * 2 + bytes(155 + 12)
-_HEADER_TAIL_SUM = sum(_HEADER_TAIL)
+_CHECKSUM_AS_SPACES = b" " * 8  # how the checksum field counts in the checksum
 
 
 def _raw_header(
     name: bytes, mode: int, uid: int, gid: int, size: int, mtime: int, typeflag: bytes, linkname: bytes
 ) -> bytes:
-    numbers = b"%07o\0%07o\0%07o\0%011o\0%011o\0" % (mode, uid, gid, size, mtime)
-    name_field = name[:100].ljust(100, b"\0")
-    link_field = linkname[:100].ljust(100, b"\0")
-    checksum = byte_sum(name_field) + byte_sum(numbers) + 8 * 0x20 + typeflag[0] + byte_sum(link_field)
-    checksum += _HEADER_TAIL_SUM
-    return b"".join((name_field, numbers, b"%06o\0 " % checksum, typeflag, link_field, _HEADER_TAIL))
+    header = b"".join(
+        (
+            name[:100].ljust(100, b"\0"),
+            b"%07o\0%07o\0%07o\0%011o\0%011o\0" % (mode, uid, gid, size, mtime),
+            _CHECKSUM_AS_SPACES,
+            typeflag,
+            linkname[:100].ljust(100, b"\0"),
+            _HEADER_TAIL,
+        )
+    )
+    return b"%s%06o\0 %s" % (header[:148], header_sum(header), header[156:])
 
 
 def _entry_header(entry: TarEntry, size: int, mtime: int) -> bytes:
@@ -294,8 +308,9 @@ class _GzipSink:
     (ocibuild.common.compression: libdeflate, so the bytes do not depend on the system zlib).
 
     Blocks are cut at fixed offsets of the tar stream, so the output does not depend on write sizes.
-    All in the calling thread: the `deflate` wheel holds the GIL while it compresses (measured: two
-    threads take longer than one), so a worker thread would only add hand-offs.
+    Members are compressed in worker threads (libdeflate runs without the GIL) while the caller writes
+    the next block, and written in order; at most _PENDING_MEMBERS blocks wait (memory). The bytes
+    do not depend on the number of threads.
     """
 
     def __init__(self, out: BinaryIO, level: int) -> None:
@@ -306,30 +321,51 @@ class _GzipSink:
         self._gz_size = 0
         self._block = bytearray()
         self._written = 0
+        self._pool = (
+            ThreadPoolExecutor(max_workers=_COMPRESS_THREADS, thread_name_prefix="gzip")
+            if GZIP_RELEASES_GIL
+            else None
+        )
+        self._pending: Deque["Future[bytes]"] = deque()
 
     def _compress(self, block: bytes) -> None:
         self._tar_sha.update(block)
-        member = gzip_member(block, self._level)
+        if self._pool is None:
+            self._emit(gzip_member(block, self._level))
+            return
+        self._pending.append(self._pool.submit(gzip_member, block, self._level))
+        while len(self._pending) > _PENDING_MEMBERS or (self._pending and self._pending[0].done()):
+            self._emit(self._pending.popleft().result())
+
+    def _emit(self, member: bytes) -> None:
         self._gz_sha.update(member)
         self._gz_size += len(member)
         self._out.write(member)
 
     def write(self, data: bytes) -> None:
-        self._block += data
+        block = self._block
+        block += data
         self._written += len(data)
-        while len(self._block) >= GZIP_MEMBER_BLOCK:
-            self._compress(bytes(self._block[:GZIP_MEMBER_BLOCK]))
-            del self._block[:GZIP_MEMBER_BLOCK]
+        while len(block) >= GZIP_MEMBER_BLOCK:
+            self._compress(bytes(block[:GZIP_MEMBER_BLOCK]))
+            del block[:GZIP_MEMBER_BLOCK]
 
     @property
     def written(self) -> int:
         return self._written
 
     def finish(self) -> Tuple[str, str, int]:
-        if self._block or not self._gz_size:  # the last, shorter member (a tar is never empty)
+        if self._block or not self._written:  # the last, shorter member (a tar is never empty)
             self._compress(bytes(self._block))
             self._block = bytearray()
+        while self._pending:
+            self._emit(self._pending.popleft().result())
         return self._tar_sha.hexdigest(), self._gz_sha.hexdigest(), self._gz_size
+
+    def close(self) -> None:
+        """Stop the workers (after finish, or on an error: the queued blocks are dropped)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def write_tar_gz(
@@ -342,26 +378,32 @@ def write_tar_gz(
         raise OciBuildError(f"gzip level {level} is out of range (1..9)")
     ordered = _normalize_entries(entries)
     sink = _GzipSink(out, level)
-    for entry in ordered:
-        size = entry.size()
-        sink.write(_entry_header(entry, size, mtime))
-        if entry.kind == FILE:
-            copied = _write_content(entry, sink)
-            if copied != size:
-                raise OciBuildError(
-                    f"layer entry {entry.path}: {entry.source} changed while it was being read"
-                )
-            sink.write(b"\0" * (-size % _BLOCK))
-    sink.write(b"\0" * (2 * _BLOCK))
-    sink.write(b"\0" * (-sink.written % _RECORD))
-    tar_hex, gz_hex, gz_size = sink.finish()
+    try:
+        for entry in ordered:
+            size = entry.size()
+            header = _entry_header(entry, size, mtime)
+            if entry.kind != FILE:
+                sink.write(header)
+            elif entry.source is None:  # one write per entry in memory: the most common case
+                sink.write(b"".join((header, entry.content, _PADDING[-size % _BLOCK])))
+            else:
+                sink.write(header)
+                copied = _write_content(entry, sink)
+                if copied != size:
+                    raise OciBuildError(
+                        f"layer entry {entry.path}: {entry.source} changed while it was being read"
+                    )
+                sink.write(_PADDING[-size % _BLOCK])
+        sink.write(b"\0" * (2 * _BLOCK))
+        sink.write(b"\0" * (-sink.written % _RECORD))
+        tar_hex, gz_hex, gz_size = sink.finish()
+    finally:
+        sink.close()
     return LayerBlob(diff_id="sha256:" + tar_hex, digest="sha256:" + gz_hex, size=gz_size)
 
 
 def _write_content(entry: TarEntry, sink: _GzipSink) -> int:
-    if entry.source is None:
-        sink.write(entry.content)
-        return len(entry.content)
+    """Stream a file from disk (`source`); the bytes copied."""
     copied = 0
     with open(entry.source, "rb") as f:
         while True:

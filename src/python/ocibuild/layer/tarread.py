@@ -5,26 +5,29 @@ whose name decoding depends on the host's filesystem encoding. Names are decoded
 (surrogateescape), PAX records override header fields as POSIX says.
 
 It runs once per entry of every package of a layer, so the header is unpacked with one `struct`
-call, the checksum summed in C (zlib.adler32 on the header's bytes in place) and the octal fields
-that repeat (modes, owners) parsed once per distinct value.
+call, the checksum summed in C (ocibuild.layer.tarball.header_sum, on the header's bytes in place),
+and the octal fields and PAX records that repeat (modes, owners, `ctime=0`) parsed once each.
 """
 
 from __future__ import annotations
 
 import struct
-import zlib
-from typing import Dict, Iterator, NamedTuple, Optional
+from typing import Dict, Iterator, NamedTuple, Optional, Tuple
 
 from ocibuild.errors import OciBuildError
+from ocibuild.layer.tarball import header_sum
 
 __all__ = ["TarMember", "iter_tar"]
 
 _BLOCK = 512
 _ZERO_BLOCK = bytes(_BLOCK)
-# name mode uid gid size mtime chksum typeflag linkname magic version uname gname devmajor devminor prefix
-_HEADER = struct.Struct("100s8s8s8s12s12s8sc100s6s2s32s32s8s8s155s")
+# name mode uid gid size [mtime] chksum typeflag linkname magic [version uname gname devmajor devminor]
+# prefix: the fields in brackets are skipped, nothing here uses them
+_HEADER = struct.Struct("100s8s8s8s12s12x8sc100s6s2x32x32x8x8x155s")
 # The checksum field counts as eight spaces.
 _CHECKSUM_SPACES = 8 * 0x20
+# PAX records that repeat ("ctime=0" in every entry of an APK) -> (key, value), parsed once
+_RECORDS: Dict[bytes, Tuple[str, str]] = {}
 
 
 class TarMember(NamedTuple):
@@ -63,19 +66,6 @@ def _number(raw: bytes, origin: str, field: str) -> int:
     return value
 
 
-def _header_sum(view: memoryview, pos: int) -> int:
-    """The ustar checksum of the header at `pos`: the sum of its bytes, the checksum field counted
-    as spaces. Adler-32's low half is 1 + the byte sum modulo 65521, exact for chunks of at most 256
-    bytes (256 * 255 < 65521)."""
-    return (
-        (zlib.adler32(view[pos : pos + 148]) & 0xFFFF)
-        + (zlib.adler32(view[pos + 156 : pos + 412]) & 0xFFFF)
-        + (zlib.adler32(view[pos + 412 : pos + _BLOCK]) & 0xFFFF)
-        - 3
-        + _CHECKSUM_SPACES
-    )
-
-
 def _pax_number(pax: Dict[str, str], key: str, origin: str) -> int:
     try:
         value = int(pax[key])
@@ -89,65 +79,70 @@ def _pax_number(pax: Dict[str, str], key: str, origin: str) -> int:
 def _pax_records(data: bytes, origin: str) -> Dict[str, str]:
     """POSIX `<length> <key>=<value>\n` records; the length counts every byte of the record."""
     records: Dict[str, str] = {}
+    known = _RECORDS
+    find = data.find
     pos = 0
     total = len(data)
     while pos < total:
-        space = data.find(b" ", pos)
+        space = find(b" ", pos)
         try:
             length = int(data[pos:space]) if space > pos else 0
         except ValueError:
             raise OciBuildError(f"{origin}: malformed PAX record at byte {pos}") from None
         record_end = pos + length
-        equals = data.find(b"=", space + 1, record_end)
-        if length <= 0 or record_end > total or equals < 0 or data[record_end - 1] != 0x0A:
+        if length <= 0 or record_end > total or data[record_end - 1] != 0x0A:
             raise OciBuildError(f"{origin}: malformed PAX record at byte {pos}")
-        key = data[space + 1 : equals].decode("utf-8", "surrogateescape")
-        records[key] = data[equals + 1 : record_end - 1].decode("utf-8", "surrogateescape")
+        body = data[space + 1 : record_end - 1]
         pos = record_end
+        record = known.get(body)
+        if record is None:
+            key, equals, value = body.partition(b"=")
+            if not equals:
+                raise OciBuildError(f"{origin}: malformed PAX record at byte {pos - length}")
+            record = (key.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
+            if len(body) <= 32 and len(known) < 1024:
+                known[body] = record
+        records[record[0]] = record[1]
     return records
 
 
 def iter_tar(raw: bytes, origin: str) -> Iterator[TarMember]:
     """Members in archive order (PAX/GNU meta entries folded into the next member)."""
     view = memoryview(raw)
+    unpack = _HEADER.unpack_from
+    numbers = _NUMBERS
     pos = 0
     pax: Dict[str, str] = {}
     long_name: Optional[str] = None
     long_link: Optional[str] = None
     end = len(raw)
     while pos + _BLOCK <= end:
-        (
-            name_f,
-            mode_f,
-            uid_f,
-            gid_f,
-            size_f,
-            _,
-            checksum_f,
-            typeflag,
-            link_f,
-            magic,
-            _,
-            _,
-            _,
-            _,
-            _,
-            prefix_f,
-        ) = _HEADER.unpack_from(raw, pos)
+        name_f, mode_f, uid_f, gid_f, size_f, checksum_f, typeflag, link_f, magic, prefix_f = unpack(raw, pos)
         if checksum_f == b"\0" * 8 and raw[pos : pos + _BLOCK] == _ZERO_BLOCK:
             return
-        if _number(checksum_f, origin, "checksum") != _header_sum(view, pos):
+        # The ustar checksum: the sum of the header's bytes, the checksum field counted as spaces;
+        # compared as the writers spell it ("%06o\0 ") before it is parsed (any other spelling).
+        checksum = header_sum(view, pos) - sum(checksum_f) + _CHECKSUM_SPACES
+        if checksum_f != b"%06o\0 " % checksum and _number(checksum_f, origin, "checksum") != checksum:
             raise OciBuildError(f"{origin}: tar header checksum mismatch at byte {pos}")
-        size = _pax_number(pax, "size", origin) if "size" in pax else _number(size_f, origin, "size")
+        if pax and "size" in pax:
+            size = _pax_number(pax, "size", origin)
+        else:
+            size = numbers.get(size_f)
+            if size is None:
+                size = _number(size_f, origin, "size")
         data_start = pos + _BLOCK
         data_end = data_start + size
         if size < 0 or data_end > end:
             raise OciBuildError(f"{origin}: tar stream is truncated")
         pos = data_end + (-size % _BLOCK)
-        if typeflag in (b"x", b"g"):
+        if typeflag == b"x" or typeflag == b"g":
             records = _pax_records(raw[data_start:data_end], origin)
             if typeflag == b"x":
-                pax.update(records)
+                if pax:
+                    pax.update(records)
+                else:
+                    pax = records
             continue
         if typeflag == b"L":
             long_name = _text(raw[data_start:data_end])
@@ -155,34 +150,43 @@ def iter_tar(raw: bytes, origin: str) -> Iterator[TarMember]:
         if typeflag == b"K":
             long_link = _text(raw[data_start:data_end])
             continue
-        if "path" in pax:
+        if pax and "path" in pax:
             name = pax["path"]
         elif long_name is not None:
             name = long_name
         else:
-            name = _text(name_f)
+            name = name_f.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
             if magic == b"ustar\x00" and prefix_f[:1] != b"\0":
                 name = _text(prefix_f) + "/" + name
-        if "linkpath" in pax:
+        if pax and "linkpath" in pax:
             linkname = pax["linkpath"]
+        elif long_link is not None:
+            linkname = long_link
+        elif link_f[:1] == b"\0":
+            linkname = ""
         else:
-            linkname = long_link if long_link is not None else _text(link_f)
+            linkname = _text(link_f)
         if typeflag == b"5" or (typeflag in (b"0", b"\0") and name.endswith("/")):
             typeflag = b"5"
             name = name.rstrip("/")
         elif typeflag == b"\0" or typeflag == b"7":
             typeflag = b"0"
-        yield TarMember(
-            name,
-            typeflag,
-            _number(mode_f, origin, "mode"),
-            _pax_number(pax, "uid", origin) if "uid" in pax else _number(uid_f, origin, "uid"),
-            _pax_number(pax, "gid", origin) if "gid" in pax else _number(gid_f, origin, "gid"),
-            size,
-            linkname,
-            pax,
-            data_start,
-        )
+        mode = numbers.get(mode_f)
+        if mode is None:
+            mode = _number(mode_f, origin, "mode")
+        if pax and "uid" in pax:
+            uid = _pax_number(pax, "uid", origin)
+        else:
+            uid = numbers.get(uid_f)
+            if uid is None:
+                uid = _number(uid_f, origin, "uid")
+        if pax and "gid" in pax:
+            gid = _pax_number(pax, "gid", origin)
+        else:
+            gid = numbers.get(gid_f)
+            if gid is None:
+                gid = _number(gid_f, origin, "gid")
+        yield TarMember(name, typeflag, mode, uid, gid, size, linkname, pax, data_start)
         pax, long_name, long_link = {}, None, None
     if pos != end and raw[pos:].strip(b"\0"):
         raise OciBuildError(f"{origin}: tar stream is truncated")

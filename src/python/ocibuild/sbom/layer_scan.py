@@ -66,7 +66,7 @@ def _normal(name: str) -> str:
 
 def _open_layer(blob: Path) -> BinaryIO:
     """The tar stream of a layer blob, told by its magic: gzip.open reads every gzip member (our layers
-    have one per 16 MiB of tar; tarfile's own `r|gz` stops after the first); zstd
+    have one per 1 MiB of tar; tarfile's own `r|gz` stops after the first); zstd
     (`compression="zstd"`); else a plain tar."""
     with open(blob, "rb") as f:
         magic = f.read(4)
