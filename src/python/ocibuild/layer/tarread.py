@@ -26,8 +26,10 @@ _ZERO_BLOCK = bytes(_BLOCK)
 _HEADER = struct.Struct("100s8s8s8s12s12x8sc100s6s2x32x32x8x8x155s")
 # The checksum field counts as eight spaces.
 _CHECKSUM_SPACES = 8 * 0x20
-# PAX records that repeat ("ctime=0" in every entry of an APK) -> (key, value), parsed once
+# PAX records that repeat ("ctime=0" in every entry of an APK) -> (key, value), and whole short
+# payloads that repeat (those of an APK's directories and hard links), parsed once
 _RECORDS: Dict[bytes, Tuple[str, str]] = {}
+_PAYLOADS: Dict[bytes, Dict[str, str]] = {}
 
 
 class TarMember(NamedTuple):
@@ -78,6 +80,9 @@ def _pax_number(pax: Dict[str, str], key: str, origin: str) -> int:
 
 def _pax_records(data: bytes, origin: str) -> Dict[str, str]:
     """POSIX `<length> <key>=<value>\n` records; the length counts every byte of the record."""
+    known_payload = _PAYLOADS.get(data)
+    if known_payload is not None:
+        return dict(known_payload)  # a copy: the caller may update it
     records: Dict[str, str] = {}
     known = _RECORDS
     find = data.find
@@ -103,6 +108,8 @@ def _pax_records(data: bytes, origin: str) -> Dict[str, str]:
             if len(body) <= 32 and len(known) < 1024:
                 known[body] = record
         records[record[0]] = record[1]
+    if total <= 64 and len(_PAYLOADS) < 256:
+        _PAYLOADS[data] = dict(records)
     return records
 
 
