@@ -82,8 +82,8 @@ def read_data_tar(raw: bytes, package: str, *, allow_setuid: bool = False) -> Li
         elif typeflag == b"2":
             if not m.linkname:
                 raise OciBuildError(f"{who}: {path} is a symlink with an empty target")
-            target = m.linkname.encode("utf-8", "surrogateescape")
-            checksum = _checked(pax.get(_CHECKSUM_RECORD), target, who, path)
+            link_bytes = m.linkname.encode("utf-8", "surrogateescape")
+            checksum = _checked(pax.get(_CHECKSUM_RECORD), link_bytes, who, path)
             out.append(
                 PackageFile(TarEntry(path, SYMLINK, mode, m.uid, m.gid, link_target=m.linkname), checksum)
             )

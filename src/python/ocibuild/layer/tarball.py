@@ -388,7 +388,7 @@ def write_tar_gz(
                 sink.write(b"".join((header, entry.content, _PADDING[-size % _BLOCK])))
             else:
                 sink.write(header)
-                copied = _write_content(entry, sink)
+                copied = _write_content(entry.source, sink)
                 if copied != size:
                     raise OciBuildError(
                         f"layer entry {entry.path}: {entry.source} changed while it was being read"
@@ -402,10 +402,10 @@ def write_tar_gz(
     return LayerBlob(diff_id="sha256:" + tar_hex, digest="sha256:" + gz_hex, size=gz_size)
 
 
-def _write_content(entry: TarEntry, sink: _GzipSink) -> int:
-    """Stream a file from disk (`source`); the bytes copied."""
+def _write_content(source: str, sink: _GzipSink) -> int:
+    """Stream a file from disk; the bytes copied."""
     copied = 0
-    with open(entry.source, "rb") as f:
+    with open(source, "rb") as f:
         while True:
             chunk = f.read(_CHUNK)
             if not chunk:

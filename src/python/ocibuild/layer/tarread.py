@@ -135,9 +135,8 @@ def iter_tar(raw: bytes, origin: str) -> Iterator[TarMember]:
         if pax and "size" in pax:
             size = _pax_number(pax, "size", origin)
         else:
-            size = numbers.get(size_f)
-            if size is None:
-                size = _number(size_f, origin, "size")
+            cached = numbers.get(size_f)
+            size = _number(size_f, origin, "size") if cached is None else cached
         data_start = pos + _BLOCK
         data_end = data_start + size
         if size < 0 or data_end > end:
@@ -178,21 +177,18 @@ def iter_tar(raw: bytes, origin: str) -> Iterator[TarMember]:
             name = name.rstrip("/")
         elif typeflag == b"\0" or typeflag == b"7":
             typeflag = b"0"
-        mode = numbers.get(mode_f)
-        if mode is None:
-            mode = _number(mode_f, origin, "mode")
+        cached = numbers.get(mode_f)
+        mode = _number(mode_f, origin, "mode") if cached is None else cached
         if pax and "uid" in pax:
             uid = _pax_number(pax, "uid", origin)
         else:
-            uid = numbers.get(uid_f)
-            if uid is None:
-                uid = _number(uid_f, origin, "uid")
+            cached = numbers.get(uid_f)
+            uid = _number(uid_f, origin, "uid") if cached is None else cached
         if pax and "gid" in pax:
             gid = _pax_number(pax, "gid", origin)
         else:
-            gid = numbers.get(gid_f)
-            if gid is None:
-                gid = _number(gid_f, origin, "gid")
+            cached = numbers.get(gid_f)
+            gid = _number(gid_f, origin, "gid") if cached is None else cached
         yield TarMember(name, typeflag, mode, uid, gid, size, linkname, pax, data_start)
         pax, long_name, long_link = {}, None, None
     if pos != end and raw[pos:].strip(b"\0"):
