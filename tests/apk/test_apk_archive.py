@@ -12,6 +12,7 @@ from ocibuild.apk.archive import read_apk, split_gzip_members
 from ocibuild.errors import OciBuildError
 from testutil.apkbuild import TEST_KEY, build_apk, build_index, reg_file
 from testutil.paths import apk_mirror
+from testutil.tars import tar_of
 
 REPOS = {
     "v3.19/main/x86_64": "alpine-devel@lists.alpinelinux.org-6165ee59.rsa.pub",
@@ -23,22 +24,12 @@ def repo_dir(repo: str):
     return apk_mirror() / "alpine" / repo
 
 
-def _tar(files: dict) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 def test_member_boundaries_are_exact_even_with_gzip_magic_inside_data():
     # Level 0 stores bytes verbatim, so the gzip magic appears literally inside the member:
     # searching for magic bytes would split here, decoding the deflate stream must not.
     magic_rich = b"\x1f\x8b\x08\x00" * 4000
     members = [
-        gzip.compress(_tar({".PKGINFO": b"pkgname = x\npkgver = 1-r0\n"}), mtime=0),
+        gzip.compress(tar_of({".PKGINFO": b"pkgname = x\npkgver = 1-r0\n"}), mtime=0),
         gzip.compress(magic_rich, compresslevel=0, mtime=0),
         gzip.compress(b"\0" * (24 << 20), mtime=0),  # expands ~1000x: output is drained in bounded steps
         gzip.compress(b"tail", mtime=0),
@@ -81,7 +72,7 @@ def test_read_apk_can_keep_the_data_member_it_decoded_to_find_its_end():
 
 
 def test_a_data_member_that_expands_past_the_output_bound_is_kept_whole():
-    control = gzip.compress(_tar({".PKGINFO": b"pkgname = x\npkgver = 1-r0\n"}), mtime=0)
+    control = gzip.compress(tar_of({".PKGINFO": b"pkgname = x\npkgver = 1-r0\n"}), mtime=0)
     zeros = bytes(24 << 20)  # ~1000x: decoded in many bounded steps
     archive = read_apk(control + gzip.compress(zeros, mtime=0), "x.apk", inflate_data=True)
     assert archive.take_data_tar() == zeros

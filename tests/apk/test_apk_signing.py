@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import io
-import tarfile
 
 import pytest
 from ocibuild.apk.archive import read_apk
@@ -22,6 +20,7 @@ from testutil.apkbuild import (
     write_keys,
 )
 from testutil.paths import apk_mirror
+from testutil.tars import tar_of
 
 REPOS = {
     "v3.19/main/x86_64": "alpine-devel@lists.alpinelinux.org-6165ee59.rsa.pub",
@@ -70,14 +69,9 @@ def _retar_index_with(data: bytes, edit) -> bytes:
     parts = read_apk(data, "orig")
     files = dict(parts.control_files)
     files["APKINDEX"] = edit(files["APKINDEX"])
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for name in ("DESCRIPTION", "APKINDEX"):
-            info = tarfile.TarInfo(name)
-            info.size = len(files[name])
-            tar.addfile(info, io.BytesIO(files[name]))
+    control = tar_of({name: files[name] for name in ("DESCRIPTION", "APKINDEX")})
     assert parts.signature_member is not None, "the real index is signed"
-    return parts.signature_member + gzip.compress(buf.getvalue(), mtime=0)
+    return parts.signature_member + gzip.compress(control, mtime=0)
 
 
 def test_tampered_real_index_fails(alpine_keys):

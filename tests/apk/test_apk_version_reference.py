@@ -8,11 +8,10 @@ file, is the expectation. Generated strings (valid, odd and invalid) are compare
 
 from __future__ import annotations
 
-import io
+import gzip
 import platform
 import random
 import subprocess
-import tarfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator, List, Sequence, Tuple
@@ -20,6 +19,7 @@ from typing import Iterator, List, Sequence, Tuple
 import pytest
 from ocibuild.apk.version import compare_versions, is_valid_version, parse_dependency
 from testutil.paths import shared_dir
+from testutil.tars import tar_of
 
 REFERENCE = shared_dir() / "apk-reference"
 SIGN = {-1: "<", 0: "=", 1: ">"}
@@ -146,13 +146,7 @@ def _index_with(versions: Sequence[str]) -> bytes:
         f"C:Q1{i:03d}{'A' * 24}=\nP:p{i}\nV:{v}\nA:x86_64\nS:1\nI:1\nT:t\nU:u\nL:MIT\n\n"
         for i, v in enumerate(versions)
     )
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in (("DESCRIPTION", b"fuzzy"), ("APKINDEX", text.encode())):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    return gzip.compress(tar_of({"DESCRIPTION": b"fuzzy", "APKINDEX": text.encode()}), mtime=0)
 
 
 def test_fuzzy_and_operator_matches_agree_with_apk(apk: Path, tmp_path: Path) -> None:

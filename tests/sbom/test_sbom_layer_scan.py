@@ -13,6 +13,7 @@ import pytest
 from ocibuild.sbom.facts import APK, FILES
 from ocibuild.sbom.layer_scan import LayerSource, apk_packages, image_layers, parse_os_release, scan_layer
 from testutil.sbom_images import build_app, build_static, image_facts, static_lock
+from testutil.tars import tar_of
 
 
 @pytest.fixture(scope="module")
@@ -119,13 +120,7 @@ def test_packages_absent_from_the_lock_have_no_apk_digest(tmp_path: Path) -> Non
 def test_layers_of_several_gzip_members_are_read_whole(tmp_path: Path, members: int) -> None:
     # The layer writer emits one gzip member per 1 MiB of tar; every member must be read.
     files = {f"etc/file{i}": (b"%d" % i) * 4000 for i in range(6)}
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    raw = buffer.getvalue()
+    raw = tar_of(files, tarfile.PAX_FORMAT)
     if members:
         cut = [len(raw) * i // members for i in range(members + 1)]
         blob = b"".join(gzip.compress(raw[a:b], mtime=0) for a, b in zip(cut, cut[1:]))
