@@ -73,7 +73,7 @@ def test_read_apk_can_keep_the_data_member_it_decoded_to_find_its_end():
 
 def test_a_data_member_that_expands_past_the_output_bound_is_kept_whole():
     control = gzip.compress(tar_of({".PKGINFO": b"pkgname = x\npkgver = 1-r0\n"}), mtime=0)
-    zeros = bytes(24 << 20)  # ~1000x: decoded in many bounded steps
+    zeros = bytes(24 << 20)  # expands ~1000x: kept whole (one unbounded call when the output is kept)
     archive = read_apk(control + gzip.compress(zeros, mtime=0), "x.apk", inflate_data=True)
     assert archive.take_data_tar() == zeros
 

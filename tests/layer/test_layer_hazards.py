@@ -6,6 +6,7 @@ import tarfile
 
 import pytest
 from ocibuild.errors import OciBuildError
+from ocibuild.layer.apk_contents import read_data_tar
 from ocibuild.layer.apk_layer import ApkLayerOptions, build_apk_layer
 from testutil import apkbuild
 from testutil.apk_layers import build_fixture_layer, layer_members, lock_fixtures, parse_installed
@@ -202,3 +203,12 @@ def test_missing_package_file(tmp_path):
         OciBuildError, match=r"package gone: .*gone-1-r0.apk is missing; it must be fetched from https://"
     ):
         build_apk_layer(lock, str(packages_dir), ApkLayerOptions(arch="x86_64"), str(tmp_path / "l.tar.gz"))
+
+
+@pytest.mark.parametrize("name", ["/", "\0" * 8])  # a directory named "/", a name of NULs
+def test_an_entry_with_an_empty_path_fails_with_one_line(name):
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE
+    raw = info.tobuf(tarfile.USTAR_FORMAT) + bytes(1024)
+    with pytest.raises(OciBuildError, match="package pkg: empty path"):
+        read_data_tar(raw, "pkg")

@@ -108,3 +108,32 @@ def test_header_checksums_are_checked_whatever_their_spelling():
     wrong = raw[:148] + b"%06o\0 " % (value + 1) + raw[156:]
     with pytest.raises(OciBuildError, match="pkg: tar header checksum mismatch at byte 0"):
         list(iter_tar(wrong, "pkg"))
+
+
+def _pax_header(records: bytes) -> bytes:
+    info = tarfile.TarInfo("././@PaxHeader")
+    info.type, info.size = tarfile.XHDTYPE, len(records)
+    return info.tobuf(tarfile.USTAR_FORMAT) + records + bytes(-len(records) % 512)
+
+
+def _file(name: str) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.size = 1
+    return info.tobuf(tarfile.USTAR_FORMAT) + b"x" + bytes(511)
+
+
+def test_a_member_with_two_pax_headers_does_not_leak_into_later_members():
+    # Short payloads are parsed once and remembered; the second header's records must not end up in
+    # what is remembered for the first.
+    raw = (
+        _pax_header(b"11 ctime=0\n")
+        + _pax_header(b"13 uid=12345\n")
+        + _file("a")
+        + _pax_header(b"11 ctime=0\n")
+        + _file("b")
+        + bytes(1024)
+    )
+    for _ in range(2):
+        members = {m.name: m for m in iter_tar(raw, "pkg")}
+        assert (members["a"].uid, members["a"].pax) == (12345, {"ctime": "0", "uid": "12345"})
+        assert (members["b"].uid, members["b"].pax) == (0, {"ctime": "0"})

@@ -59,7 +59,8 @@ def _inflate_members(data: bytes, origin: str, *, keep_last: bool) -> Tuple[List
                 pos += len(chunk)
                 out = decoder.decompress(chunk, limit)
                 keep(out)
-                # A call that filled its bound may have more output pending, even with all input taken.
+                # Safeguard: a call that filled its bound may have more output pending, even with all
+                # its input taken.
                 while not decoder.eof and (decoder.unconsumed_tail or (limit and len(out) == limit)):
                     out = decoder.decompress(decoder.unconsumed_tail, limit)
                     keep(out)

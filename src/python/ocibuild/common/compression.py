@@ -84,7 +84,7 @@ def _libdeflate() -> Optional[ctypes.CDLL]:
         lib.libdeflate_gzip_compress.restype = ctypes.c_size_t
         lib.libdeflate_free_compressor.argtypes = [ctypes.c_void_p]
         lib.libdeflate_free_compressor.restype = None
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):  # no such library or symbol: the Python API then
         return None
     return lib
 
@@ -95,10 +95,10 @@ GZIP_RELEASES_GIL = _LIBDEFLATE is not None
 
 
 def gzip_member(block: bytes, level: int) -> bytes:
-    """One complete gzip member of `block`: header 1f8b 08 00 00000000 00 ff (no name, mtime 0, OS
-    "unknown"), libdeflate's deflate stream at `level` (1-12), crc32 and size. The same bytes on every
-    machine for the same pinned libdeflate, through either API (tests/layer/test_layer_zlib_independence.py).
-    """
+    """One complete gzip member of `block` (bytes): header 1f8b 08 00 00000000 xx ff (no name, mtime 0,
+    XFL 00 or 02 by level, OS "unknown"), libdeflate's deflate stream at `level` (1-12), crc32 and size.
+    The same bytes on every machine for the same pinned libdeflate, through either API
+    (tests/layer/test_layer_zlib_independence.py)."""
     lib = _LIBDEFLATE
     if lib is None:
         return gzip_member_via_python_api(block, level)

@@ -62,7 +62,7 @@ def read_data_tar(raw: bytes, package: str, *, allow_setuid: bool = False) -> Li
     # Runs for every file of every package: messages are formatted only on error.
     for m in iter_tar(raw, f"{who}: data member"):
         path, typeflag, pax = m.name, m.typeflag, m.pax
-        if (path[0] == "." or ".keep_" in path) and _skipped_by_apk(path, typeflag):
+        if (path[:1] == "." or ".keep_" in path) and _skipped_by_apk(path, typeflag):
             continue
         check_relative_path(path, who)
         if not _PLAIN_PAX_KEYS.issuperset(pax) and any(k.startswith(_XATTR_PREFIX) for k in pax):

@@ -384,8 +384,12 @@ def write_tar_gz(
             header = _entry_header(entry, size, mtime)
             if entry.kind != FILE:
                 sink.write(header)
-            elif entry.source is None:  # one write per entry in memory: the most common case
+            elif entry.source is None and size <= _CHUNK:  # small files in memory: one write (one copy)
                 sink.write(b"".join((header, entry.content, _PADDING[-size % _BLOCK])))
+            elif entry.source is None:
+                sink.write(header)
+                sink.write(entry.content)
+                sink.write(_PADDING[-size % _BLOCK])
             else:
                 sink.write(header)
                 copied = _write_content(entry.source, sink)
