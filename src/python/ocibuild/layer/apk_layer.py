@@ -175,10 +175,9 @@ class _PackageFiles:
     def prefetch(self, packages: Sequence[LockedPackage]) -> None:
         """Start loading `packages`: the first (needed next) first, then the biggest, which takes the
         longest to verify and inflate (one worker starts on it while the other loads the next ones)."""
-        ahead = list(packages[1:])
-        if ahead:
-            ahead.insert(0, ahead.pop(max(range(len(ahead)), key=lambda i: ahead[i].size or 0)))
-        for pkg in [*packages[:1], *ahead]:
+        ahead = packages[1:]
+        biggest = sorted(ahead, key=lambda p: -(p.size or 0))[:1]
+        for pkg in [*packages[:1], *biggest, *ahead]:
             if pkg.name not in self._loads:
                 self._loads[pkg.name] = self._pool.submit(self._load, pkg)
 

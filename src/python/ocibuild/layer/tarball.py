@@ -384,20 +384,19 @@ def write_tar_gz(
             header = _entry_header(entry, size, mtime)
             if entry.kind != FILE:
                 sink.write(header)
-            elif entry.source is None and size <= _CHUNK:  # small files in memory: one write (one copy)
-                sink.write(b"".join((header, entry.content, _PADDING[-size % _BLOCK])))
-            elif entry.source is None:
-                sink.write(header)
+                continue
+            padding = _PADDING[-size % _BLOCK]
+            if entry.source is None and size <= _CHUNK:  # small files in memory: one write (one copy)
+                sink.write(b"".join((header, entry.content, padding)))
+                continue
+            sink.write(header)
+            if entry.source is None:
                 sink.write(entry.content)
-                sink.write(_PADDING[-size % _BLOCK])
-            else:
-                sink.write(header)
-                copied = _write_content(entry.source, sink)
-                if copied != size:
-                    raise OciBuildError(
-                        f"layer entry {entry.path}: {entry.source} changed while it was being read"
-                    )
-                sink.write(_PADDING[-size % _BLOCK])
+            elif _write_content(entry.source, sink) != size:
+                raise OciBuildError(
+                    f"layer entry {entry.path}: {entry.source} changed while it was being read"
+                )
+            sink.write(padding)
         sink.write(b"\0" * (2 * _BLOCK))
         sink.write(b"\0" * (-sink.written % _RECORD))
         tar_hex, gz_hex, gz_size = sink.finish()

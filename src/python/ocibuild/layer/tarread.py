@@ -117,7 +117,6 @@ def iter_tar(raw: bytes, origin: str) -> Iterator[TarMember]:
     """Members in archive order (PAX/GNU meta entries folded into the next member)."""
     view = memoryview(raw)
     unpack = _HEADER.unpack_from
-    numbers = _NUMBERS
     pos = 0
     pax: Dict[str, str] = {}
     long_name: Optional[str] = None
@@ -132,11 +131,7 @@ def iter_tar(raw: bytes, origin: str) -> Iterator[TarMember]:
         checksum = header_sum(view, pos) - sum(checksum_f) + _CHECKSUM_SPACES
         if checksum_f != b"%06o\0 " % checksum and _number(checksum_f, origin, "checksum") != checksum:
             raise OciBuildError(f"{origin}: tar header checksum mismatch at byte {pos}")
-        if pax and "size" in pax:
-            size = _pax_number(pax, "size", origin)
-        else:
-            cached = numbers.get(size_f)
-            size = _number(size_f, origin, "size") if cached is None else cached
+        size = _pax_number(pax, "size", origin) if "size" in pax else _number(size_f, origin, "size")
         data_start = pos + _BLOCK
         data_end = data_start + size
         if size < 0 or data_end > end:
@@ -156,40 +151,34 @@ def iter_tar(raw: bytes, origin: str) -> Iterator[TarMember]:
         if typeflag == b"K":
             long_link = _text(raw[data_start:data_end])
             continue
-        if pax and "path" in pax:
+        if "path" in pax:
             name = pax["path"]
         elif long_name is not None:
             name = long_name
         else:
-            name = name_f.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+            name = _text(name_f)
             if magic == b"ustar\x00" and prefix_f[:1] != b"\0":
                 name = _text(prefix_f) + "/" + name
-        if pax and "linkpath" in pax:
+        if "linkpath" in pax:
             linkname = pax["linkpath"]
-        elif long_link is not None:
-            linkname = long_link
-        elif link_f[:1] == b"\0":
-            linkname = ""
         else:
-            linkname = _text(link_f)
+            linkname = long_link if long_link is not None else _text(link_f)
         if typeflag == b"5" or (typeflag in (b"0", b"\0") and name.endswith("/")):
             typeflag = b"5"
             name = name.rstrip("/")
         elif typeflag == b"\0" or typeflag == b"7":
             typeflag = b"0"
-        cached = numbers.get(mode_f)
-        mode = _number(mode_f, origin, "mode") if cached is None else cached
-        if pax and "uid" in pax:
-            uid = _pax_number(pax, "uid", origin)
-        else:
-            cached = numbers.get(uid_f)
-            uid = _number(uid_f, origin, "uid") if cached is None else cached
-        if pax and "gid" in pax:
-            gid = _pax_number(pax, "gid", origin)
-        else:
-            cached = numbers.get(gid_f)
-            gid = _number(gid_f, origin, "gid") if cached is None else cached
-        yield TarMember(name, typeflag, mode, uid, gid, size, linkname, pax, data_start)
+        yield TarMember(
+            name,
+            typeflag,
+            _number(mode_f, origin, "mode"),
+            _pax_number(pax, "uid", origin) if "uid" in pax else _number(uid_f, origin, "uid"),
+            _pax_number(pax, "gid", origin) if "gid" in pax else _number(gid_f, origin, "gid"),
+            size,
+            linkname,
+            pax,
+            data_start,
+        )
         pax, long_name, long_link = {}, None, None
     if pos != end and raw[pos:].strip(b"\0"):
         raise OciBuildError(f"{origin}: tar stream is truncated")
