@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
-from testutil.provision import cache_dir, pip_cert_args
+from testutil.provision import cache_dir, pip_cert_args, run_or_raise
 
 SDIST_REQUIREMENT = "zlib-ng==1.1.0"
 SDIST_NAME = "zlib_ng-1.1.0.tar.gz"
@@ -43,9 +43,7 @@ def _run(argv, cwd: Optional[Path] = None) -> None:
     cert = pip_cert_args()
     if cert:
         env["PIP_CERT"] = cert[1]
-    result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env)
-    if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, argv))} failed:\n{(result.stdout + result.stderr)[-3000:]}")
+    run_or_raise(argv, cwd=cwd, env=env)
 
 
 def _download_sdist(work: Path) -> Path:

